@@ -1,0 +1,30 @@
+"""The ``gdl-graphs`` command (also ``python -m gdl_graphs``)."""
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import List, Optional
+
+
+def _tour(args: argparse.Namespace) -> int:
+    from .tour import run_tour
+    return run_tour(args.only or None)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog='gdl-graphs', description='The Geometric Deep Learning blueprint as graphs.')
+    sub = parser.add_subparsers(dest='command', required=True)
+    p = sub.add_parser('tour', help='run the blueprint: one row per domain, with checks')
+    p.add_argument('--only', nargs='*', help='run only these rows (e.g. graph grid)')
+    p.set_defaults(func=_tour)
+    return parser
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    args = build_parser().parse_args(argv)
+    return args.func(args)
+
+
+if __name__ == '__main__':
+    sys.exit(main())

@@ -1,0 +1,20 @@
+"""The one message-passing core: base layer, kernels, structure caches, validation.
+
+Only this package calls scatter / segment / index_add / sparse kernels (a test enforces it).
+"""
+from .conv import (GDLConv, KERNELS, get_kernel, propagate_linear, propagate_typed, set_kernel,
+                   use_kernel)
+from .scatter import (available_backends, degree, get_backend, scatter, segment, set_backend,
+                      softmax, use_backend)
+from .sparse import CSR, csr_of, spmm
+from .structure import Structure, StructuredIndex, annotate, cached, plain, structure_of
+from .validate import (check_edge_index, check_finite, check_index, check_node_features,
+                       set_validation, validation)
+
+__all__ = [
+    'GDLConv', 'KERNELS', 'get_kernel', 'set_kernel', 'use_kernel', 'propagate_linear',
+    'propagate_typed', 'scatter', 'segment', 'softmax', 'degree', 'available_backends',
+    'get_backend', 'set_backend', 'use_backend', 'CSR', 'csr_of', 'spmm', 'Structure',
+    'StructuredIndex', 'annotate', 'cached', 'plain', 'structure_of', 'check_edge_index',
+    'check_finite', 'check_index', 'check_node_features', 'set_validation', 'validation',
+]

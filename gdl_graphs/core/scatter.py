@@ -1,0 +1,130 @@
+"""Scatter, segment and softmax kernels: the only place that reduces over edges.
+
+Two backends compute the same numbers:
+
+- ``'torch'``: ``index_add`` / ``scatter_reduce`` / ``segment_reduce`` (CPU and CUDA),
+- ``'torch_scatter'``: the ``torch_scatter`` extension, when it is installed.
+
+The backend is chosen automatically (``'torch'``; ``torch_scatter`` is used only when asked
+for) and can be overridden globally with :func:`set_backend` or locally with
+:func:`use_backend`. Empty groups reduce to ``0`` for every reduction (PyG's convention).
+"""
+from __future__ import annotations
+
+import contextlib
+from typing import Iterator, Optional
+
+import torch
+from torch import Tensor
+
+REDUCTIONS = ('sum', 'add', 'mean', 'max', 'min', 'mul')
+_TORCH_REDUCE = {'max': 'amax', 'min': 'amin', 'mul': 'prod'}
+
+try:  # pragma: no cover - depends on the environment
+    import torch_scatter as _torch_scatter
+except Exception:  # ImportError or a broken binary
+    _torch_scatter = None
+
+_backend = 'torch'
+
+
+def available_backends() -> tuple[str, ...]:
+    return ('torch', 'torch_scatter') if _torch_scatter is not None else ('torch',)
+
+
+def set_backend(name: str) -> None:
+    """Select the scatter backend: ``'torch'`` or ``'torch_scatter'``."""
+    global _backend
+    if name not in ('torch', 'torch_scatter'):
+        raise ValueError(f"unknown scatter backend {name!r}: use 'torch' or 'torch_scatter'")
+    if name == 'torch_scatter' and _torch_scatter is None:
+        raise ValueError("backend 'torch_scatter' is not installed: "
+                         "pip install --no-build-isolation torch-scatter")
+    _backend = name
+
+
+def get_backend() -> str:
+    return _backend
+
+
+@contextlib.contextmanager
+def use_backend(name: str) -> Iterator[None]:
+    old = _backend
+    set_backend(name)
+    try:
+        yield
+    finally:
+        set_backend(old)
+
+
+def _check_reduce(reduce: str) -> str:
+    if reduce not in REDUCTIONS:
+        raise ValueError(f"unknown reduction {reduce!r}: use one of {', '.join(REDUCTIONS)}")
+    return 'sum' if reduce == 'add' else reduce
+
+
+def _broadcast(index: Tensor, src: Tensor, dim: int) -> Tensor:
+    shape = [1] * src.dim()
+    shape[dim] = -1
+    return index.view(shape).expand_as(src)
+
+
+def scatter(src: Tensor, index: Tensor, dim_size: int, reduce: str = 'sum',
+            dim: int = 0) -> Tensor:
+    r"""Reduce the slices of ``src`` along ``dim`` into ``dim_size`` groups given by ``index``.
+
+    :math:`\mathrm{out}_i = \bigoplus_{e : \mathrm{index}_e = i} \mathrm{src}_e`, with
+    :math:`\bigoplus` in {sum, mean, max, min, mul}; empty groups give 0.
+    """
+    reduce = _check_reduce(reduce)
+    dim = dim % src.dim() if src.dim() > 0 else 0
+    if _backend == 'torch_scatter':
+        if reduce in ('max', 'min'):
+            out = getattr(_torch_scatter, f'scatter_{reduce}')(src, index, dim=dim,
+                                                               dim_size=dim_size)[0]
+            return out
+        return _torch_scatter.scatter(src, index, dim=dim, dim_size=dim_size, reduce=reduce)
+
+    size = list(src.shape)
+    size[dim] = dim_size
+    if reduce == 'sum':
+        return src.new_zeros(size).index_add_(dim, index, src)
+    if reduce == 'mean':
+        out = src.new_zeros(size).index_add_(dim, index, src)
+        count = torch.bincount(index, minlength=dim_size).clamp_(min=1).to(src.dtype)
+        shape = [1] * src.dim()
+        shape[dim] = -1
+        return out / count.view(shape)
+    return src.new_zeros(size).scatter_reduce_(dim, _broadcast(index, src, dim), src,
+                                               _TORCH_REDUCE[reduce], include_self=False)
+
+
+def segment(src: Tensor, ptr: Tensor, reduce: str = 'sum') -> Tensor:
+    """Reduce consecutive slices ``src[ptr[i]:ptr[i+1]]`` (a sorted ``index``); empty gives 0."""
+    reduce = _check_reduce(reduce)
+    if _backend == 'torch_scatter':
+        if reduce in ('max', 'min'):
+            return getattr(_torch_scatter, f'segment_{reduce}_csr')(src, ptr)[0]
+        return _torch_scatter.segment_csr(src, ptr, reduce=reduce)
+    lengths = ptr[1:] - ptr[:-1]
+    if reduce == 'mul':
+        index = torch.repeat_interleave(torch.arange(lengths.numel(), device=src.device), lengths)
+        return scatter(src, index, lengths.numel(), 'mul')
+    red = {'sum': 'sum', 'mean': 'mean', 'max': 'max', 'min': 'min'}[reduce]
+    return torch.segment_reduce(src, red, lengths=lengths, axis=0, unsafe=True, initial=0)
+
+
+def softmax(src: Tensor, index: Tensor, num_nodes: int, dim: int = 0) -> Tensor:
+    r"""Softmax of ``src`` over the groups of ``index``:
+    :math:`\alpha_e = \exp(s_e - m_i) / \sum_{e' \to i} \exp(s_{e'} - m_i)` with the group
+    maximum :math:`m_i` subtracted for stability (the maximum is not differentiated)."""
+    src_max = scatter(src.detach(), index, num_nodes, 'max', dim=dim)
+    out = (src - src_max.index_select(dim, index)).exp()
+    denom = scatter(out, index, num_nodes, 'sum', dim=dim)
+    return out / denom.index_select(dim, index)
+
+
+def degree(index: Tensor, num_nodes: int, dtype: Optional[torch.dtype] = None) -> Tensor:
+    """Number of entries of ``index`` equal to each of ``0 .. num_nodes-1``."""
+    out = torch.bincount(index, minlength=num_nodes)
+    return out if dtype is None else out.to(dtype)

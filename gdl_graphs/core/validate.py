@@ -1,0 +1,97 @@
+"""Input validation with messages that name the problem and the fix.
+
+Validation is on by default. Switch it off for speed with ``set_validation(False)`` or,
+locally, ``with validation(False): ...``; the checks cost one pass over the indices.
+"""
+from __future__ import annotations
+
+import contextlib
+from typing import Iterator, Optional
+
+import torch
+from torch import Tensor
+
+_enabled = True
+
+
+def set_validation(enabled: bool) -> None:
+    global _enabled
+    _enabled = bool(enabled)
+
+
+def validation_enabled() -> bool:
+    return _enabled
+
+
+@contextlib.contextmanager
+def validation(enabled: bool) -> Iterator[None]:
+    old = _enabled
+    set_validation(enabled)
+    try:
+        yield
+    finally:
+        set_validation(old)
+
+
+def check_edge_index(edge_index: Tensor, num_nodes: Optional[int] = None,
+                     name: str = 'edge_index') -> None:
+    """``edge_index`` must be an integer tensor of shape ``[2, E]`` with indices in range."""
+    if not isinstance(edge_index, Tensor):
+        raise ValueError(f'{name} must be a torch.Tensor of shape [2, E], '
+                         f'got {type(edge_index).__name__}')
+    if edge_index.dim() != 2 or edge_index.size(0) != 2:
+        raise ValueError(f'{name} must have shape [2, E], got {list(edge_index.shape)}; '
+                         f'transpose an [E, 2] edge list with .t()')
+    if edge_index.dtype not in (torch.long, torch.int32):
+        raise ValueError(f'{name} must hold integers (torch.long), got {edge_index.dtype}; '
+                         f'convert with .long()')
+    if not _enabled or edge_index.numel() == 0:
+        return
+    lo, hi = int(edge_index.min()), int(edge_index.max())
+    if lo < 0:
+        raise ValueError(f'{name} holds a negative node index ({lo}); '
+                         f'node indices run from 0 to num_nodes - 1')
+    if num_nodes is not None and hi >= num_nodes:
+        raise ValueError(f'{name} refers to node {hi}, but the graph has only {num_nodes} '
+                         f'nodes (x has {num_nodes} rows)')
+
+
+def check_index(index: Tensor, size: int, num_groups: Optional[int] = None,
+                name: str = 'index') -> None:
+    """A 1-D integer map of length ``size`` (e.g. ``batch`` or a cluster map)."""
+    if not isinstance(index, Tensor) or index.dim() != 1:
+        shape = list(index.shape) if isinstance(index, Tensor) else type(index).__name__
+        raise ValueError(f'{name} must be a 1-D tensor, got {shape}')
+    if index.dtype not in (torch.long, torch.int32):
+        raise ValueError(f'{name} must hold integers (torch.long), got {index.dtype}')
+    if index.numel() != size:
+        raise ValueError(f'{name} has {index.numel()} entries but there are {size} nodes; '
+                         f'it needs one entry per node')
+    if not _enabled or index.numel() == 0:
+        return
+    lo, hi = int(index.min()), int(index.max())
+    if lo < 0:
+        raise ValueError(f'{name} holds a negative entry ({lo})')
+    if num_groups is not None and hi >= num_groups:
+        raise ValueError(f'{name} holds {hi}, out of range for {num_groups} groups')
+
+
+def check_node_features(x: Tensor, num_nodes: Optional[int] = None, name: str = 'x',
+                        channels: Optional[int] = None) -> None:
+    if not isinstance(x, Tensor):
+        raise ValueError(f'{name} must be a torch.Tensor, got {type(x).__name__}')
+    if x.dim() < 1:
+        raise ValueError(f'{name} must have one row per node, got a scalar')
+    if num_nodes is not None and x.size(0) != num_nodes:
+        raise ValueError(f'{name} has {x.size(0)} rows but the graph has {num_nodes} nodes')
+    if channels is not None and (x.dim() < 2 or x.size(-1) != channels):
+        got = x.size(-1) if x.dim() >= 2 else 'no channel dimension'
+        raise ValueError(f'{name} has {got} channels but the layer expects {channels}; '
+                         f'reshape x to [num_nodes, {channels}]')
+
+
+def check_finite(t: Tensor, name: str) -> None:
+    if _enabled and t.is_floating_point() and t.numel() and not bool(torch.isfinite(t).all()):
+        bad = int((~torch.isfinite(t)).nonzero()[0, 0])
+        raise ValueError(f'{name} holds NaN or infinite values (first at row {bad}); '
+                         f'clean the data before building the graph')
