@@ -110,8 +110,9 @@ def segment(src: Tensor, ptr: Tensor, reduce: str = 'sum') -> Tensor:
     if reduce == 'mul':
         index = torch.repeat_interleave(torch.arange(lengths.numel(), device=src.device), lengths)
         return scatter(src, index, lengths.numel(), 'mul')
-    red = {'sum': 'sum', 'mean': 'mean', 'max': 'max', 'min': 'min'}[reduce]
-    return torch.segment_reduce(src, red, lengths=lengths, axis=0, unsafe=True, initial=0)
+    out = torch.segment_reduce(src, reduce, lengths=lengths, axis=0, unsafe=True)
+    empty = (lengths == 0).view((-1,) + (1,) * (src.dim() - 1))
+    return torch.where(empty, torch.zeros((), dtype=src.dtype, device=src.device), out)
 
 
 def softmax(src: Tensor, index: Tensor, num_nodes: int, dim: int = 0) -> Tensor:

@@ -61,6 +61,11 @@ class StructuredIndex(Tensor):
             return StructuredIndex(out, src.structure.to(out.device))
         return out
 
+    def __deepcopy__(self, memo):
+        out = StructuredIndex(self.as_subclass(Tensor).clone(), self.structure.to(self.device))
+        memo[id(self)] = out
+        return out
+
     def __reduce_ex__(self, proto):  # pickles (and torch.save) as a plain tensor
         return self.as_subclass(Tensor).__reduce_ex__(proto)
 
