@@ -51,11 +51,12 @@ def peak_memory(fn: Callable[[], object], device: str) -> int:
     from torch.profiler import ProfilerActivity, profile
     with profile(activities=[ProfilerActivity.CPU], profile_memory=True) as prof:
         fn()
-    events = sorted((e for e in prof.events() if e.cpu_memory_usage != 0),
-                    key=lambda e: e.time_range.start)
+    # every allocation (+) and release (-) of torch's CPU allocator, in time order
+    events = sorted((e for e in prof.profiler.kineto_results.events() if e.name() == '[memory]'),
+                    key=lambda e: e.start_ns())
     live = peak = 0
-    for e in events:  # allocation (+) and release (-) records in time order
-        live += e.cpu_memory_usage
+    for e in events:
+        live += e.nbytes()
         peak = max(peak, live)
     return peak
 
