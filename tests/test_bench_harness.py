@@ -12,6 +12,7 @@ def load_bench():
     sys.path.insert(0, str(SCRIPTS))
     spec = importlib.util.spec_from_file_location('bench', SCRIPTS / 'bench.py')
     mod = importlib.util.module_from_spec(spec)
+    sys.modules['bench'] = mod
     spec.loader.exec_module(mod)
     return mod
 
