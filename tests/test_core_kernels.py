@@ -208,3 +208,19 @@ def test_cuda_equals_cpu(reduce):
             cpu = propagate_linear(edge_index, x, reduce=reduce)
             gpu = propagate_linear(edge_index.cuda(), x.cuda(), reduce=reduce)
         assert_close(gpu.cpu(), cpu, atol=1e-12, rtol=1e-12)
+
+
+def test_sorted_edges_skip_the_sort_and_give_the_same_result():
+    from gdl_graphs.core import CSR
+    g = torch.Generator().manual_seed(5)
+    edge_index = torch.randint(0, 20, (2, 80), generator=g)
+    order = torch.argsort(edge_index[1] * 20 + edge_index[0])
+    sorted_ei = edge_index[:, order]
+    csr = CSR.build(sorted_ei[1], sorted_ei[0], (20, 20))
+    assert torch.equal(csr.perm, torch.arange(80))  # no permutation needed
+    x = torch.randn(20, 3, dtype=torch.float64)
+    w = torch.rand(80, dtype=torch.float64)
+    with use_kernel('fused'):
+        a = propagate_linear(sorted_ei, x, w[order], reduce='mean')
+        b = propagate_linear(edge_index, x, w, reduce='mean')
+    assert_close(a, b, atol=1e-12, rtol=1e-12)

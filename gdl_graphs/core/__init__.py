@@ -6,7 +6,7 @@ from .conv import (GDLConv, KERNELS, get_kernel, propagate_linear, propagate_typ
                    use_kernel)
 from .scatter import (available_backends, degree, get_backend, scatter, segment, set_backend,
                       softmax, use_backend)
-from .sparse import CSR, csr_of, spmm
+from .sparse import CSR, csr_of, csr_order, spmm
 from .structure import Structure, StructuredIndex, annotate, cached, plain, structure_of
 from .validate import (check_edge_index, check_finite, check_index, check_node_features,
                        set_validation, validation)
@@ -14,7 +14,7 @@ from .validate import (check_edge_index, check_finite, check_index, check_node_f
 __all__ = [
     'GDLConv', 'KERNELS', 'get_kernel', 'set_kernel', 'use_kernel', 'propagate_linear',
     'propagate_typed', 'scatter', 'segment', 'softmax', 'degree', 'available_backends',
-    'get_backend', 'set_backend', 'use_backend', 'CSR', 'csr_of', 'spmm', 'Structure',
+    'get_backend', 'set_backend', 'use_backend', 'CSR', 'csr_of', 'csr_order', 'spmm', 'Structure',
     'StructuredIndex', 'annotate', 'cached', 'plain', 'structure_of', 'check_edge_index',
     'check_finite', 'check_index', 'check_node_features', 'set_validation', 'validation',
 ]

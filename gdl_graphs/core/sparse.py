@@ -38,6 +38,11 @@ class CSR:
     def build(row: Tensor, col: Tensor, shape: tuple) -> 'CSR':
         # sort by (row, col): deterministic, and the column order within a row is ascending
         key = row * max(shape[1], 1) + col
+        if key.numel() < 2 or bool((key[1:] >= key[:-1]).all()):
+            # already in CSR order (as converters emit it, and as a batch of such graphs
+            # stays): no sort, the structure costs one pass and a bincount
+            perm = torch.arange(key.numel(), device=key.device)
+            return CSR(_ptr(row, shape[0]), col, perm, row, shape)
         perm = torch.argsort(key, stable=True)
         row_s = row[perm]
         return CSR(_ptr(row_s, shape[0]), col[perm], perm, row_s, shape)
@@ -57,6 +62,13 @@ class CSR:
 
     def ones(self, dtype, device) -> Tensor:
         return torch.ones(self.col.numel(), dtype=dtype, device=device)
+
+
+def csr_order(edge_index: Tensor, num_nodes: int) -> Tensor:
+    """The permutation that sorts edges target-major (by target, then source): the order in
+    which converters should emit edges, so that building the CSR needs no sort."""
+    ei = plain(edge_index)
+    return torch.argsort(ei[1] * max(num_nodes, 1) + ei[0], stable=True)
 
 
 def csr_of(edge_index: Tensor, num_src: int, num_dst: int) -> CSR:
