@@ -1,1 +1,5 @@
-"""Stacks of layers (CNN-as-graph, GNNs, ...)."""
+"""Stacks of layers (CNN-as-graph, GNNs, ...) and a registry by name."""
+from .registry import available, create, get, register
+from .gnn import GNN
+
+__all__ = ['available', 'create', 'get', 'register', 'GNN']

@@ -1,0 +1,158 @@
+from __future__ import annotations
+
+from typing import Optional, Tuple, Union
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+from torch.nn import Linear, Parameter
+
+from ..core import GDLConv, plain, scatter
+from ..core.validate import check_edge_index, check_node_features
+from .gat_conv import FillValue, _pair_or_none, check_edge_attr, glorot_, self_loop_graph
+from .gcn_conv import load_pyg, reject_sparse
+
+
+class GATv2Conv(GDLConv):
+    r"""The dynamic attention operator of Brody et al., "How Attentive are Graph Attention
+    Networks?" (ICLR 2022, https://arxiv.org/abs/2105.14491), on the one core.
+
+    .. math::
+        \mathbf{x}'_i = \Big\Vert_{h=1}^{H} \sum_{j \in \mathcal{N}(i) \cup \{ i \}}
+        \alpha^h_{i,j} \mathbf{\Theta}^h_s \mathbf{x}_j + \mathbf{b}, \qquad
+        \alpha^h_{i,j} = \mathrm{softmax}_j \Big( \mathbf{a}^{h\top} \mathrm{LeakyReLU}
+        \big( \mathbf{\Theta}^h_s \mathbf{x}_j + \mathbf{\Theta}^h_t \mathbf{x}_i +
+        \mathbf{\Theta}^h_e \mathbf{e}_{j,i} \big) \Big)
+
+    (heads averaged with ``concat=False``; :math:`\mathbf{\Theta}_s, \mathbf{\Theta}_t` carry
+    biases as in PyG). Scores are normalised by :meth:`GDLConv.attention_softmax` (generic
+    path).
+
+    Equivariance: permutation equivariant (node relabelling permutes the output rows; the
+    attention weights travel with their edges).
+
+    Args:
+        in_channels: input features (or a pair ``(F_src, F_dst)``).
+        out_channels: features per head.
+        heads: number of attention heads.
+        concat: concatenate the heads, else average them.
+        negative_slope: LeakyReLU slope.
+        dropout: dropout on the attention weights (training only).
+        add_self_loops: remove existing self-loops, then add one per node.
+        edge_dim: edge feature width.
+        fill_value: edge features of the added loops (float, tensor or reduction name).
+        bias: biases in the two projections and an output bias.
+        share_weights: one projection for sources and targets.
+        residual: add a linear skip connection of the target features.
+
+    Shapes:
+        x ``[N, F_in]`` or a pair, edge_index ``[2, E]``, edge_attr ``[E, D]`` (optional)
+        -> ``[N_dst, H * C]`` (or ``[N_dst, C]``).
+    """
+
+    def __init__(self, in_channels: Union[int, Tuple[int, int]], out_channels: int,
+                 heads: int = 1, concat: bool = True, negative_slope: float = 0.2,
+                 dropout: float = 0.0, add_self_loops: bool = True,
+                 edge_dim: Optional[int] = None, fill_value: FillValue = 'mean',
+                 bias: bool = True, share_weights: bool = False, residual: bool = False,
+                 **kwargs):
+        super().__init__(node_dim=0, **kwargs)
+        if heads < 1:
+            raise ValueError(f'heads must be >= 1, got {heads}')
+        self.in_channels = in_channels
+        self.out_channels = out_channels
+        self.heads = heads
+        self.concat = concat
+        self.negative_slope = negative_slope
+        self.dropout = dropout
+        self.add_self_loops = add_self_loops
+        self.edge_dim = edge_dim
+        self.fill_value = fill_value
+        self.residual = residual
+        self.share_weights = share_weights
+        f_src, f_dst = (in_channels, in_channels) if isinstance(in_channels, int) \
+            else in_channels
+        self.lin_l = Linear(f_src, heads * out_channels, bias=bias)
+        self.lin_r = self.lin_l if share_weights else Linear(f_dst, heads * out_channels,
+                                                             bias=bias)
+        self.att = Parameter(torch.empty(1, heads, out_channels))
+        self.lin_edge = Linear(edge_dim, heads * out_channels, bias=False) \
+            if edge_dim is not None else None
+        total = out_channels * (heads if concat else 1)
+        if residual:
+            self.res = Linear(f_dst, total, bias=False)
+        else:
+            self.register_parameter('res', None)
+        if bias:
+            self.bias = Parameter(torch.empty(total))
+        else:
+            self.register_parameter('bias', None)
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        super().reset_parameters()
+        for lin in (self.lin_l, self.lin_r, self.lin_edge, self.res):
+            if lin is not None:
+                glorot_(lin.weight)
+                if lin.bias is not None:
+                    torch.nn.init.zeros_(lin.bias)
+        glorot_(self.att)
+        if self.bias is not None:
+            torch.nn.init.zeros_(self.bias)
+
+    def forward(self, x: Union[Tensor, Tuple[Tensor, Tensor]], edge_index: Tensor,
+                edge_attr: Optional[Tensor] = None,
+                return_attention_weights: Optional[bool] = None):
+        H, C = self.heads, self.out_channels
+        reject_sparse(edge_index, 'GATv2Conv')
+        x_src, x_dst, bipartite = _pair_or_none(x)
+        check_node_features(x_src, name='x_src' if bipartite else 'x')
+        check_edge_index(edge_index)
+        edge_attr = check_edge_attr(edge_attr, edge_index.size(1))
+        if edge_attr is not None and self.lin_edge is None:
+            raise ValueError('GATv2Conv got edge_attr but has no edge_dim: construct it with '
+                             f'edge_dim={edge_attr.size(-1)}')
+        res = self.res(x_dst) if self.res is not None else None
+        h_src = self.lin_l(x_src).view(-1, H, C)
+        if self.share_weights and not bipartite:
+            h_dst = h_src
+        else:
+            h_dst = self.lin_r(x_dst).view(-1, H, C)
+        n_dst = h_dst.size(0)
+        if self.add_self_loops:
+            edge_index, edge_attr = self_loop_graph(edge_index, edge_attr,
+                                                    min(h_src.size(0), n_dst),
+                                                    self.fill_value)
+        src, dst = plain(edge_index)
+        h_j = h_src.index_select(0, src)
+        z = h_j + h_dst.index_select(0, dst)
+        if edge_attr is not None:
+            z = z + self.lin_edge(edge_attr).view(-1, H, C)
+        z = F.leaky_relu(z, self.negative_slope)
+        alpha = (z * self.att).sum(dim=-1)
+        alpha = self.attention_softmax(alpha, dst, n_dst)
+        alpha = F.dropout(alpha, p=self.dropout, training=self.training)
+        out = scatter(h_j * alpha.unsqueeze(-1), dst, n_dst, 'sum')
+        out = out.reshape(-1, H * C) if self.concat else out.mean(dim=1)
+        if res is not None:
+            out = out + res
+        if self.bias is not None:
+            out = out + self.bias
+        if return_attention_weights:
+            return out, (edge_index, alpha)
+        return out
+
+    @classmethod
+    def from_pyg(cls, layer) -> 'GATv2Conv':
+        """A copy of ``torch_geometric.nn.GATv2Conv`` with the same weights."""
+        out = cls(layer.in_channels, layer.out_channels, heads=layer.heads,
+                  concat=layer.concat, negative_slope=layer.negative_slope,
+                  dropout=layer.dropout, add_self_loops=layer.add_self_loops,
+                  edge_dim=layer.edge_dim, fill_value=layer.fill_value,
+                  bias=layer.bias is not None, share_weights=layer.share_weights,
+                  residual=getattr(layer, 'residual', False))
+        return load_pyg(out, layer)
+
+    def __repr__(self) -> str:
+        return (f'{self.__class__.__name__}({self.in_channels}, {self.out_channels}, '
+                f'heads={self.heads})')

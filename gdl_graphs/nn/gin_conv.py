@@ -1,0 +1,180 @@
+from __future__ import annotations
+
+import copy
+from typing import Callable, Optional, Tuple, Union
+
+import torch
+from torch import Tensor
+from torch.nn import Linear
+
+from ..core import GDLConv, plain, scatter
+from ..core.validate import check_edge_index
+from .gcn_conv import load_pyg, reject_sparse
+from .graph_conv import _aggr_name
+from .sage_conv import _pair
+
+
+def _reset(module) -> None:
+    """Reset every sub-module that can (PyG's ``inits.reset``)."""
+    if hasattr(module, 'reset_parameters'):
+        module.reset_parameters()
+    elif hasattr(module, 'children'):
+        for child in module.children():
+            _reset(child)
+
+
+class GINConv(GDLConv):
+    r"""The graph isomorphism operator of Xu et al., "How Powerful are Graph Neural Networks?"
+    (ICLR 2019, https://arxiv.org/abs/1810.00826), on the one core.
+
+    .. math::
+        \mathbf{x}'_i = h_{\mathbf{\Theta}} \left( (1 + \epsilon) \cdot \mathbf{x}_i +
+        \sum_{j \in \mathcal{N}(i)} \mathbf{x}_j \right)
+
+    The sum is linear in :math:`\mathbf{x}_j` and runs fused (a cached CSR product).
+
+    Equivariance: permutation equivariant (node relabelling permutes the output rows).
+
+    Args:
+        nn: the network :math:`h_{\mathbf{\Theta}}` (e.g. an MLP), applied node-wise.
+        eps: the initial :math:`\epsilon`.
+        train_eps: learn :math:`\epsilon` (a parameter), else a buffer.
+        aggr: ``'sum'`` (default), ``'mean'``, ``'max'`` or ``'min'``.
+
+    Shapes:
+        x ``[N, F_in]`` or ``([N_src, F], [N_dst, F])``, edge_index ``[2, E]``
+        -> ``[N_dst, F_out]``.
+    """
+
+    def __init__(self, nn: Callable, eps: float = 0.0, train_eps: bool = False, **kwargs):
+        kwargs.setdefault('aggr', 'sum')
+        super().__init__(**kwargs)
+        self.nn = nn
+        self.initial_eps = eps
+        if train_eps:
+            self.eps = torch.nn.Parameter(torch.empty(1))
+        else:
+            self.register_buffer('eps', torch.empty(1))
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        super().reset_parameters()
+        _reset(self.nn)
+        self.eps.data.fill_(self.initial_eps)
+
+    def forward(self, x: Union[Tensor, Tuple[Tensor, Tensor]], edge_index: Tensor,
+                size: Optional[Tuple[int, int]] = None) -> Tensor:
+        reject_sparse(edge_index, 'GINConv')
+        x_src, x_dst = _pair(x)
+        if size is None:
+            size = (x_src.size(0), x_dst.size(0))
+        out = self.propagate_linear(edge_index, x_src, size=size)
+        return self.nn(out + (1 + self.eps) * x_dst)
+
+    @classmethod
+    def from_pyg(cls, layer) -> 'GINConv':
+        """A copy of ``torch_geometric.nn.GINConv`` (its ``nn`` deep-copied) with the same
+        weights and :math:`\\epsilon`."""
+        out = cls(copy.deepcopy(layer.nn), eps=layer.initial_eps,
+                  train_eps=isinstance(layer.eps, torch.nn.Parameter),
+                  aggr=_aggr_name(layer.aggr))
+        return load_pyg(out, layer)
+
+    def __repr__(self) -> str:
+        return f'{self.__class__.__name__}(nn={self.nn})'
+
+
+def _in_features(nn) -> int:
+    first = nn[0] if isinstance(nn, torch.nn.Sequential) else nn
+    for name in ('in_features', 'in_channels'):
+        if hasattr(first, name):
+            return int(getattr(first, name))
+    raise ValueError('GINEConv(edge_dim=...) could not infer the input channels of nn: '
+                     'start nn with a Linear layer')
+
+
+class GINEConv(GDLConv):
+    r"""GIN with edge features, Hu et al., "Strategies for Pre-training Graph Neural
+    Networks" (ICLR 2020, https://arxiv.org/abs/1905.12265), on the one core.
+
+    .. math::
+        \mathbf{x}'_i = h_{\mathbf{\Theta}} \left( (1 + \epsilon) \cdot \mathbf{x}_i +
+        \sum_{j \in \mathcal{N}(i)} \mathrm{ReLU} ( \mathbf{x}_j + \mathbf{W}
+        \mathbf{e}_{j,i} + \mathbf{b} ) \right)
+
+    (:math:`\mathbf{W}, \mathbf{b}` only with ``edge_dim``; otherwise the edge features must
+    have the node features' width). The message is not linear in :math:`\mathbf{x}_j`: it runs
+    on the generic gather/scatter path.
+
+    Equivariance: permutation equivariant (node relabelling permutes the output rows; edge
+    features travel with their edges).
+
+    Args:
+        nn: the network :math:`h_{\mathbf{\Theta}}`.
+        eps: the initial :math:`\epsilon`.
+        train_eps: learn :math:`\epsilon`.
+        edge_dim: edge feature width, mapped to ``nn``'s input width by a linear layer.
+        aggr: ``'sum'`` (default), ``'mean'``, ``'max'`` or ``'min'``.
+
+    Shapes:
+        x ``[N, F]``, edge_index ``[2, E]``, edge_attr ``[E, D]`` -> ``[N_dst, F_out]``.
+    """
+
+    def __init__(self, nn: torch.nn.Module, eps: float = 0.0, train_eps: bool = False,
+                 edge_dim: Optional[int] = None, **kwargs):
+        kwargs.setdefault('aggr', 'sum')
+        super().__init__(**kwargs)
+        self.nn = nn
+        self.initial_eps = eps
+        self.edge_dim = edge_dim
+        if train_eps:
+            self.eps = torch.nn.Parameter(torch.empty(1))
+        else:
+            self.register_buffer('eps', torch.empty(1))
+        self.lin = Linear(edge_dim, _in_features(nn)) if edge_dim is not None else None
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        super().reset_parameters()
+        _reset(self.nn)
+        self.eps.data.fill_(self.initial_eps)
+        if self.lin is not None:
+            self.lin.reset_parameters()
+
+    def forward(self, x: Union[Tensor, Tuple[Tensor, Tensor]], edge_index: Tensor,
+                edge_attr: Optional[Tensor] = None,
+                size: Optional[Tuple[int, int]] = None) -> Tensor:
+        reject_sparse(edge_index, 'GINEConv')
+        x_src, x_dst = _pair(x)
+        check_edge_index(edge_index, x_src.size(0))
+        if edge_attr is None:
+            raise ValueError('GINEConv needs edge_attr [E, D]: pass edge features, or use '
+                             'GINConv for graphs without them')
+        if edge_attr.dim() == 1:
+            edge_attr = edge_attr.unsqueeze(-1)
+        if edge_attr.size(0) != edge_index.size(1):
+            raise ValueError(f'edge_attr has {edge_attr.size(0)} rows but edge_index has '
+                             f'{edge_index.size(1)} edges: one row per edge')
+        if self.lin is None and edge_attr.size(-1) != x_src.size(-1):
+            raise ValueError(f'edge_attr has {edge_attr.size(-1)} channels but x has '
+                             f'{x_src.size(-1)}: set GINEConv(edge_dim={edge_attr.size(-1)})')
+        if self.lin is not None:
+            edge_attr = self.lin(edge_attr)
+        src, dst = plain(edge_index)
+        n_dst = x_dst.size(0) if size is None else int(size[1])
+        msg = (x_src.index_select(0, src) + edge_attr).relu()
+        out = scatter(msg, dst, n_dst, self.aggr)
+        return self.nn(out + (1 + self.eps) * x_dst)
+
+    @classmethod
+    def from_pyg(cls, layer) -> 'GINEConv':
+        """A copy of ``torch_geometric.nn.GINEConv`` (its ``nn`` deep-copied) with the same
+        weights and :math:`\\epsilon`."""
+        edge_dim = None if layer.lin is None else layer.lin.in_channels
+        out = cls(copy.deepcopy(layer.nn), eps=layer.initial_eps,
+                  train_eps=isinstance(layer.eps, torch.nn.Parameter), edge_dim=edge_dim,
+                  aggr=_aggr_name(layer.aggr))
+        return load_pyg(out, layer)
+
+    def __repr__(self) -> str:
+        return f'{self.__class__.__name__}(nn={self.nn})'

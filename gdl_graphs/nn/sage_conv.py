@@ -1,0 +1,105 @@
+from __future__ import annotations
+
+from typing import Optional, Tuple, Union
+
+import torch.nn.functional as F
+from torch import Tensor
+from torch.nn import Linear
+
+from ..core import GDLConv
+from .gcn_conv import load_pyg, reject_sparse
+from .graph_conv import _aggr_name
+
+
+def _pair(x: Union[Tensor, Tuple[Tensor, Tensor]]) -> Tuple[Tensor, Tensor]:
+    if isinstance(x, Tensor):
+        return x, x
+    if not (isinstance(x, (tuple, list)) and len(x) == 2 and all(isinstance(t, Tensor)
+                                                                 for t in x)):
+        raise ValueError('x must be a tensor [N, F] or a pair (x_src, x_dst) of tensors')
+    return x[0], x[1]
+
+
+class SAGEConv(GDLConv):
+    r"""GraphSAGE of Hamilton et al., "Inductive Representation Learning on Large Graphs"
+    (NeurIPS 2017, https://arxiv.org/abs/1706.02216), on the one core.
+
+    .. math::
+        \mathbf{x}'_i = \mathbf{W}_1 \mathbf{x}_i + \mathbf{W}_2
+        \bigoplus_{j \in \mathcal{N}(i)} \mathbf{x}_j
+
+    with :math:`\bigoplus` = mean (default), sum, max or min; with ``project`` the sources are
+    first mapped by :math:`\mathrm{ReLU}(\mathbf{W}_3 \mathbf{x}_j + \mathbf{b})`, with
+    ``normalize`` the output rows are scaled to unit L2 norm. Mean and sum are linear in
+    :math:`\mathbf{x}_j` and run fused (a cached CSR product); max and min run generic.
+
+    Equivariance: permutation equivariant (node relabelling permutes the output rows).
+
+    Args:
+        in_channels: input features (or a pair ``(F_src, F_dst)`` for bipartite graphs).
+        out_channels: output features.
+        aggr: ``'mean'`` (default), ``'sum'``, ``'max'`` or ``'min'``.
+        normalize: L2-normalise the output rows.
+        root_weight: add the root term :math:`\mathbf{W}_1 \mathbf{x}_i`.
+        project: project the source features first (as PyG).
+        bias: learn an additive bias (in :math:`\mathbf{W}_2`'s linear map, as PyG).
+
+    Shapes:
+        x ``[N, F_in]`` or ``([N_src, F_src], [N_dst, F_dst])``, edge_index ``[2, E]``
+        -> ``[N_dst, F_out]``.
+    """
+
+    def __init__(self, in_channels: Union[int, Tuple[int, int]], out_channels: int,
+                 aggr: str = 'mean', normalize: bool = False, root_weight: bool = True,
+                 project: bool = False, bias: bool = True, **kwargs):
+        super().__init__(aggr=aggr, **kwargs)
+        if self.aggr == 'mul':
+            raise ValueError("SAGEConv supports aggr 'mean', 'sum', 'max' or 'min', got 'mul'")
+        self.in_channels = in_channels
+        self.out_channels = out_channels
+        self.normalize = normalize
+        self.root_weight = root_weight
+        self.project = project
+        if isinstance(in_channels, int):
+            in_channels = (in_channels, in_channels)
+        if project:
+            self.lin = Linear(in_channels[0], in_channels[0], bias=True)
+        self.lin_l = Linear(in_channels[0], out_channels, bias=bias)
+        if root_weight:
+            self.lin_r = Linear(in_channels[1], out_channels, bias=False)
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        super().reset_parameters()
+        if self.project:
+            self.lin.reset_parameters()
+        self.lin_l.reset_parameters()
+        if self.root_weight:
+            self.lin_r.reset_parameters()
+
+    def forward(self, x: Union[Tensor, Tuple[Tensor, Tensor]], edge_index: Tensor,
+                size: Optional[Tuple[int, int]] = None) -> Tensor:
+        reject_sparse(edge_index, 'SAGEConv')
+        x_src, x_dst = _pair(x)
+        if self.project:
+            x_src = self.lin(x_src).relu()
+        if size is None:
+            size = (x_src.size(0), x_dst.size(0))
+        out = self.lin_l(self.propagate_linear(edge_index, x_src, size=size))
+        if self.root_weight:
+            out = out + self.lin_r(x_dst)
+        if self.normalize:
+            out = F.normalize(out, p=2.0, dim=-1)
+        return out
+
+    @classmethod
+    def from_pyg(cls, layer) -> 'SAGEConv':
+        """A copy of ``torch_geometric.nn.SAGEConv`` with the same weights."""
+        out = cls(layer.in_channels, layer.out_channels, aggr=_aggr_name(layer.aggr),
+                  normalize=layer.normalize, root_weight=layer.root_weight,
+                  project=layer.project, bias=layer.lin_l.bias is not None)
+        return load_pyg(out, layer)
+
+    def __repr__(self) -> str:
+        return (f'{self.__class__.__name__}({self.in_channels}, {self.out_channels}, '
+                f'aggr={self.aggr})')
