@@ -14,8 +14,9 @@ the lifted group lattices built on them):
   ``i`` (so a weight ``W_t = weight[:, :, a_1, ..., a_d]`` reproduces a cross-correlation, as
   ``torch.nn.Conv*d``); the centre offset is a self-loop;
 - ``padding='zeros'`` drops the edges whose source leaves the image, ``'circular'`` wraps them;
-- edges are ordered image-major, then by type, then by target (so a PyG ``Batch`` of one-image
-  graphs has exactly the edge order of the graph built for the whole batch).
+- edges are in the core's CSR order: by target, then by source (image-major, so a PyG
+  ``Batch`` of one-image graphs has exactly the edges of the graph built for the whole batch,
+  and the fused / typed CSR structures are built without a sort).
 """
 from __future__ import annotations
 
@@ -104,7 +105,7 @@ def pixel_coords(sizes: Tuple[int, ...], device=None) -> Tensor:
 def image_edges(sizes: Tuple[int, ...], kernel_size: Tuple[int, ...],
                 dilation: Tuple[int, ...], padding: str,
                 device=None) -> Tuple[Tensor, Tensor]:
-    """``(edge_index [2, E], edge_type [E])`` of one full image (type-major, then target)."""
+    """``(edge_index [2, E], edge_type [E])`` of one full image (by target, then source)."""
     p = math.prod(sizes)
     coords = pixel_coords(sizes, device)                        # [P, d]
     off = stencil_offsets(kernel_size, dilation, device)        # [T, d]
@@ -119,8 +120,11 @@ def image_edges(sizes: Tuple[int, ...], kernel_size: Tuple[int, ...],
     dst_id = torch.arange(p, device=device).expand_as(src_id)
     etype = torch.arange(off.size(0), device=device).unsqueeze(1).expand_as(src_id)
     if valid is None:
-        return torch.stack([src_id.reshape(-1), dst_id.reshape(-1)]), etype.reshape(-1)
-    return torch.stack([src_id[valid], dst_id[valid]]), etype[valid]
+        src_id, dst_id, etype = src_id.reshape(-1), dst_id.reshape(-1), etype.reshape(-1)
+    else:
+        src_id, dst_id, etype = src_id[valid], dst_id[valid], etype[valid]
+    order = torch.argsort(dst_id * p + src_id)
+    return torch.stack([src_id[order], dst_id[order]]), etype[order]
 
 
 @dataclass(frozen=True)
@@ -152,10 +156,15 @@ class LatticeInfo:
     def num_nodes(self) -> int:
         return self.batch_size * self.num_pixels if self.pixel is None else self.pixel.numel()
 
-    def meta(self) -> dict:
-        """The ``'lattice'`` structure tag of a full lattice."""
-        return dict(shape=self.shape, kernel_size=self.kernel_size, dilation=self.dilation,
+    def meta(self, index: Optional[Tensor] = None) -> dict:
+        """The ``'lattice'`` structure tag: ``shape``, ``kernel_size``, ``dilation``,
+        ``padding`` and, for a masked lattice, ``index`` (``[N]``, the position ``b * P + p`` of
+        every node in the full lattice of the batch)."""
+        meta = dict(shape=self.shape, kernel_size=self.kernel_size, dilation=self.dilation,
                     padding=self.padding)
+        if index is not None:
+            meta['index'] = index
+        return meta
 
 
 def lattice_edges(info: LatticeInfo, keep: Optional[Tensor] = None,
@@ -181,7 +190,7 @@ def build_lattice(info: LatticeInfo, keep: Optional[Tensor] = None, device=None,
     down), ``batch`` (when ``batch``), ``pixel`` (masked only) and the plain metadata
     ``lattice_shape`` / ``lattice_kernel`` / ``lattice_dilation`` (``[B, d]`` long) and
     ``lattice_padding`` (str)."""
-    b, p, d = info.batch_size, info.num_pixels, info.dim
+    b, p = info.batch_size, info.num_pixels
     ei, et = lattice_edges(info, keep, device)
     coords = pixel_coords(info.sizes, device)
     dtype = pos_dtype or torch.get_default_dtype()
@@ -191,7 +200,7 @@ def build_lattice(info: LatticeInfo, keep: Optional[Tensor] = None, device=None,
     if keep is None:
         out['edge_index'] = annotate(ei, 'lattice', **info.meta())
     else:
-        out['edge_index'] = ei
+        out['edge_index'] = annotate(ei, 'lattice', **info.meta(keep.nonzero().view(-1)))
         pos, node_batch = pos[keep], node_batch[keep]
         out['pixel'] = torch.arange(p, device=device).repeat(b)[keep]
     out['edge_type'] = et
@@ -261,25 +270,37 @@ def from_dense(y: Tensor) -> Tensor:
     return y.movedim(1, -1).reshape(-1, y.size(1))
 
 
-def _memory_format(dim: int):
-    return {2: torch.channels_last, 3: torch.channels_last_3d}.get(dim)
+DENSE_MASKED_MIN_FILL = 0.25
+
+
+def dense_applies(meta: dict) -> bool:
+    """Whether the dense kernel pays off: a full lattice, or a masked one that keeps at least
+    :data:`DENSE_MASKED_MIN_FILL` of its pixels (sparser ones run on the typed path)."""
+    index = meta.get('index')
+    return index is None or index.numel() >= DENSE_MASKED_MIN_FILL * math.prod(meta['shape'])
 
 
 def dense_conv(x: Tensor, weight: Tensor, bias: Optional[Tensor], meta: dict,
                stride: Tuple[int, ...]) -> Tensor:
-    """The lattice convolution of a full lattice as ``conv{1,2,3}d`` on the channels-last view
-    of ``x`` (``weight`` in ``torch.nn.Conv*d`` layout ``[F_out, F_in, *kernel]``)."""
+    """The lattice convolution as ``conv{1,2,3}d`` on the channels-last view of ``x``
+    (``weight`` in ``torch.nn.Conv*d`` layout ``[F_out, F_in, *kernel]``). A masked lattice
+    (``meta['index']``) runs on the zero-filled full lattice: a removed pixel sends nothing,
+    exactly as a zero pixel; the kept rows of the result are returned."""
     shape, dilation = tuple(meta['shape']), tuple(meta['dilation'])
     kernel = tuple(weight.shape[2:])
     d = len(shape) - 1
+    index = meta.get('index')
+    if index is not None:
+        if any(v != 1 for v in stride):
+            raise ValueError('a masked lattice has no strided convolution')
+        full = x.new_zeros(math.prod(shape), x.size(1)).index_copy(0, index, x)
+        return dense_conv(full, weight, bias, dict(meta, index=None), stride).index_select(
+            0, index)
     img = to_dense(x, shape)
     pad = [r * (k - 1) // 2 for k, r in zip(kernel, dilation)]
     if meta['padding'] == 'circular' and any(pad):
         img = F.pad(img, [p for q in reversed(pad) for p in (q, q)], mode='circular')
         pad = [0] * d
-    fmt = _memory_format(d)
-    if fmt is not None:
-        weight = weight.contiguous(memory_format=fmt)
     conv = (F.conv1d, F.conv2d, F.conv3d)[d - 1]
     return from_dense(conv(img, weight, bias, stride, pad, dilation))
 

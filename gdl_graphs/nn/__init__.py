@@ -7,6 +7,7 @@ from .gat_conv import GATConv
 from .gatv2_conv import GATv2Conv
 from .nn_conv import NNConv
 from .virtual_node import VirtualNode
+from .lattice_conv import LatticeConv
 
 __all__ = ['GraphConv', 'GCNConv', 'SAGEConv', 'GINConv', 'GINEConv', 'GATConv', 'GATv2Conv',
-           'NNConv', 'VirtualNode']
+           'NNConv', 'VirtualNode', 'LatticeConv']
