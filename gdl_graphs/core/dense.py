@@ -22,11 +22,12 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from .scatter import segment
 from .structure import cached
 from .validate import check_index
 
 __all__ = ['BlockLayout', 'batch_to_ptr', 'layout_of', 'to_padded', 'from_padded',
-           'complete_attention']
+           'expand_segments', 'complete_attention']
 
 
 def batch_to_ptr(batch: Tensor, num_nodes: Optional[int] = None,
@@ -35,10 +36,12 @@ def batch_to_ptr(batch: Tensor, num_nodes: Optional[int] = None,
 
     Raises ``ValueError`` when ``batch`` is not sorted (the nodes of a graph must be
     contiguous, as :class:`torch_geometric.data.Batch` makes them). Cached per tensor."""
-    n = batch.numel() if num_nodes is None else int(num_nodes)
-    check_index(batch, n, num_graphs, name=name)
+    n = batch.numel() if isinstance(batch, Tensor) and num_nodes is None else num_nodes
+    if not isinstance(batch, Tensor) or batch.dim() != 1 or batch.numel() != n:
+        check_index(batch, n, num_graphs, name=name)  # raises the shape error
 
     def build() -> Tensor:
+        check_index(batch, n, num_graphs, name=name)  # values: once per batch tensor
         if batch.numel() > 1:
             down = batch[1:] < batch[:-1]
             if bool(down.any()):
@@ -65,6 +68,7 @@ class BlockLayout(NamedTuple):
     position: Tensor       # [N]: row of every node in the flattened padded batch [B * L]
     mask: Tensor           # [B, L]: True at real nodes
     num_nodes: int         # ptr[-1]
+    graph: Tensor          # [N]: graph of every node (the batch vector)
 
 
 def layout_of(ptr: Tensor, num_nodes: Optional[int] = None) -> BlockLayout:
@@ -88,7 +92,7 @@ def layout_of(ptr: Tensor, num_nodes: Optional[int] = None) -> BlockLayout:
         local = torch.arange(n, device=ptr.device) - ptr[:-1].index_select(0, graph)
         position = graph * L + local
         mask = torch.arange(L, device=ptr.device).unsqueeze(0) < lengths.unsqueeze(1)
-        return BlockLayout(b, L, uniform, lengths, position, mask, n)
+        return BlockLayout(b, L, uniform, lengths, position, mask, n, graph)
 
     lay = cached((ptr,), ('layout',), build)
     if num_nodes is not None and lay.num_nodes != num_nodes:
@@ -119,6 +123,29 @@ def from_padded(x: Tensor, ptr: Tensor) -> Tensor:
     if lay.uniform:
         return flat
     return flat.index_select(0, lay.position)
+
+
+class _ExpandSegments(torch.autograd.Function):
+    """``out[i] = src[graph(i)]``; its gradient is the segment sum (no scatter)."""
+
+    @staticmethod
+    def forward(ctx, src: Tensor, ptr: Tensor, graph: Tensor) -> Tensor:
+        ctx.save_for_backward(ptr)
+        return src.index_select(0, graph)
+
+    @staticmethod
+    def backward(ctx, grad: Tensor):
+        (ptr,) = ctx.saved_tensors
+        return segment(grad.contiguous(), ptr, 'sum'), None, None
+
+
+def expand_segments(src: Tensor, ptr: Tensor) -> Tensor:
+    """Broadcast one row per graph to its nodes: ``[B, ...] -> [N, ...]``, ``out[i] =
+    src[b(i)]``. The inverse of a segment reduction's shape; its backward is a segment sum."""
+    lay = layout_of(ptr)
+    if src.size(0) != lay.num_graphs:
+        raise ValueError(f'src has {src.size(0)} rows but ptr describes {lay.num_graphs} graphs')
+    return _ExpandSegments.apply(src, ptr, lay.graph)
 
 
 def _attention_mask(ptr: Tensor, loops: bool) -> Tuple[Optional[Tensor], Optional[Tensor]]:
@@ -171,7 +198,7 @@ def complete_attention(q: Tensor, k: Tensor, v: Tensor, ptr: Tensor, loops: bool
         ``[N, H, d_v]``.
     """
     n, h, d = q.shape
-    lay = layout_of(ptr, n)
+    layout_of(ptr, n)  # checks that ptr describes the n nodes
     scale = 1.0 / math.sqrt(d) if scale is None else scale
     qp, kp, vp = (to_padded(t, ptr)[0].transpose(1, 2) for t in (q, k, v))  # [B, H, L, d]
     mask, alive = _attention_mask(ptr, loops)

@@ -2,5 +2,7 @@
 from .registry import available, create, get, register
 from .gnn import GNN
 from .cnn import LatticeLeNet, torch_lenet
+from .deepsets import DeepSets, PointNet
 
-__all__ = ['available', 'create', 'get', 'register', 'GNN', 'LatticeLeNet', 'torch_lenet']
+__all__ = ['available', 'create', 'get', 'register', 'GNN', 'LatticeLeNet', 'torch_lenet', 'DeepSets',
+           'PointNet']

@@ -1,0 +1,140 @@
+from __future__ import annotations
+
+from typing import Callable, Optional, Union
+
+import torch
+from torch import Tensor
+from torch.nn import Linear
+
+from ..core import GDLConv, check_node_features, segment
+from ..core.dense import batch_to_ptr, expand_segments
+
+POOLS = ('sum', 'mean', 'max')
+
+
+def _activation(act: Union[str, Callable[[Tensor], Tensor], None]) -> Optional[Callable]:
+    if act is None or callable(act):
+        return act
+    table = {'relu': torch.relu, 'tanh': torch.tanh, 'sigmoid': torch.sigmoid,
+             'elu': torch.nn.functional.elu, 'gelu': torch.nn.functional.gelu}
+    if act not in table:
+        raise ValueError(f'unknown activation {act!r}: use one of {sorted(table)} or a callable')
+    return table[act]
+
+
+def _set_ptr(x: Tensor, batch: Optional[Tensor], num_sets: Optional[int]) -> Tensor:
+    if batch is None:
+        if num_sets not in (None, 1):
+            raise ValueError(f'num_sets={num_sets} needs a batch vector')
+        return torch.tensor([0, x.size(0)], device=x.device)
+    return batch_to_ptr(batch, x.size(0), num_sets)
+
+
+def _check_pool(pool: Optional[str], allow_none: bool) -> Optional[str]:
+    pool = 'sum' if pool == 'add' else pool
+    if pool is None and allow_none:
+        return None
+    if pool not in POOLS:
+        extra = " or None (no set term: a shared MLP layer)" if allow_none else ''
+        raise ValueError(f'unknown pool {pool!r}: use one of {POOLS}{extra}')
+    return pool
+
+
+class DeepSetsConv(GDLConv):
+    r"""The permutation-equivariant set layer of Zaheer et al., "Deep Sets" (NeurIPS 2017,
+    https://arxiv.org/abs/1703.06114), on an edgeless graph.
+
+    .. math::
+        \mathbf{x}'_i = \sigma\Big(\boldsymbol{\Lambda} \mathbf{x}_i + \boldsymbol{\Gamma}
+        \bigoplus_{j \in S(i)} \mathbf{x}_j\Big)
+
+    where :math:`S(i)` is the set of element :math:`i` (its graph in the batch) and
+    :math:`\bigoplus` is sum, mean or max. The set reduction is one segment reduction over the
+    sorted batch vector (``gdl_graphs.core.segment``): no edge is built, no ``n^2`` term exists.
+    With ``pool=None`` the set term is dropped and the layer is the shared per-element MLP layer
+    of PointNet (Qi et al. 2017).
+
+    Equivariance: permutation equivariant (permuting the elements within each set permutes the
+    output rows alike); the sets of a batch never interact.
+
+    Args:
+        in_channels: element features :math:`F_{in}`.
+        out_channels: output features :math:`F_{out}`.
+        pool: ``'sum'`` (default), ``'mean'``, ``'max'`` or ``None``.
+        bias: learn a bias (in :math:`\boldsymbol{\Lambda}`).
+        act: :math:`\sigma`: ``None`` (identity, default), ``'relu'``, ``'tanh'``, ... or a
+            callable.
+
+    Shapes:
+        x ``[N, F_in]``, batch ``[N]`` (sorted; default: one set) -> ``[N, F_out]``.
+    """
+
+    def __init__(self, in_channels: int, out_channels: int, pool: Optional[str] = 'sum',
+                 bias: bool = True, act: Union[str, Callable[[Tensor], Tensor], None] = None,
+                 **kwargs):
+        self.pool = _check_pool(pool, allow_none=True)
+        super().__init__(aggr=self.pool or 'sum', **kwargs)
+        self.in_channels = in_channels
+        self.out_channels = out_channels
+        self.act = _activation(act)
+        self.lin_self = Linear(in_channels, out_channels, bias=bias)
+        self.lin_pool = None if self.pool is None else Linear(in_channels, out_channels,
+                                                              bias=False)
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        super().reset_parameters()
+        self.lin_self.reset_parameters()
+        if self.lin_pool is not None:
+            self.lin_pool.reset_parameters()
+
+    def forward(self, x: Tensor, batch: Optional[Tensor] = None,
+                num_sets: Optional[int] = None) -> Tensor:
+        """``x`` ``[N, F_in]``, ``batch`` ``[N]`` (sorted), ``num_sets`` (to count trailing
+        empty sets) -> ``[N, F_out]``."""
+        check_node_features(x, channels=self.in_channels)
+        out = self.lin_self(x)
+        if self.pool is not None:
+            ptr = _set_ptr(x, batch, num_sets)
+            pooled = self.lin_pool(segment(x, ptr, self.pool))          # [B, F_out]
+            out = out + expand_segments(pooled, ptr)                     # [N, F_out]
+        return out if self.act is None else self.act(out)
+
+    def __repr__(self) -> str:
+        return (f'{self.__class__.__name__}({self.in_channels}, {self.out_channels}, '
+                f'pool={self.pool})')
+
+
+class DeepSetsReadout(GDLConv):
+    r"""The invariant readout of a set: one reduction per set of the batch,
+
+    .. math::
+        \mathbf{h}_b = \bigoplus_{i \in S_b} \mathbf{x}_i ,
+
+    run as a segment reduction over the sorted batch vector (Zaheer et al. 2017,
+    https://arxiv.org/abs/1703.06114: :math:`\rho(\sum_i \phi(x_i))`; PointNet uses max).
+
+    Equivariance: permutation invariant (any permutation within each set leaves it unchanged).
+
+    Args:
+        pool: ``'sum'`` (default), ``'mean'`` or ``'max'``.
+
+    Shapes:
+        x ``[N, F]``, batch ``[N]`` (sorted; default: one set) -> ``[B, F]``.
+    """
+
+    def __init__(self, pool: str = 'sum', **kwargs):
+        self.pool = _check_pool(pool, allow_none=False)
+        super().__init__(aggr=self.pool, **kwargs)
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        super().reset_parameters()
+
+    def forward(self, x: Tensor, batch: Optional[Tensor] = None,
+                num_sets: Optional[int] = None) -> Tensor:
+        check_node_features(x)
+        return segment(x, _set_ptr(x, batch, num_sets), self.pool)
+
+    def __repr__(self) -> str:
+        return f'{self.__class__.__name__}(pool={self.pool})'

@@ -1,0 +1,206 @@
+from __future__ import annotations
+
+import math
+from typing import List, NamedTuple, Optional
+
+import torch
+from torch import Tensor
+from torch.nn import Parameter
+
+from ..core import GDLConv, cached, degree, plain, structure_of
+from ..core.dense import layout_of
+
+
+class _Schedule(NamedTuple):
+    """Waves of a forest whose edges point away from the roots: wave ``k`` = nodes at depth
+    ``k``, in node order; ``parent_pos`` = position of each node's parent in the previous
+    wave (wave order)."""
+    order: Tensor          # [N]: nodes sorted by (depth, index)
+    inverse: Tensor        # [N]: position of every node in ``order``
+    sizes: List[int]       # nodes per wave
+    parent_pos: Tensor     # [N - sizes[0]]: for waves 1.., the parent's position in its wave
+
+
+def _schedule_path(ptr: Tensor, n: int) -> _Schedule:
+    lay = layout_of(ptr, n)
+    depth = lay.position % max(lay.max_len, 1)
+    return _schedule(depth, torch.arange(n, device=ptr.device) - 1, n)
+
+
+def _schedule_edges(edge_index: Tensor, n: int) -> _Schedule:
+    ei = plain(edge_index)
+    src, dst = ei[0].long(), ei[1].long()
+    if src.numel():
+        indeg = degree(dst, n)
+        if bool((indeg > 1).any()):
+            i = int((indeg > 1).nonzero()[0, 0])
+            raise ValueError(
+                f'node {i} has {int(indeg[i])} incoming edges: a recurrence needs at most one '
+                f'predecessor per node (a path t-1 -> t, as sequence_to_graph builds, or a tree '
+                f'directed away from its root)')
+    parent = torch.full((n,), -1, dtype=torch.long, device=src.device)
+    parent[dst] = src
+    # list ranking by pointer jumping: depth = number of ancestors
+    has = parent >= 0
+    depth = has.long()
+    jump = torch.where(has, parent, torch.arange(n, device=src.device))
+    for _ in range(math.ceil(math.log2(max(n, 2))) + 1):  # roots: depth 0, jump to self
+        depth = depth + depth.index_select(0, jump)
+        jump = jump.index_select(0, jump)
+    if n and bool((parent.index_select(0, jump) >= 0).any()):
+        i = int((parent.index_select(0, jump) >= 0).nonzero()[0, 0])
+        raise ValueError(f'the graph has a directed cycle (reached from node {i}): a '
+                         f'recurrence needs an acyclic graph, e.g. a path t-1 -> t')
+    return _schedule(depth, parent, n)
+
+
+def _schedule(depth: Tensor, parent: Tensor, n: int) -> _Schedule:
+    dev = depth.device
+    order = torch.argsort(depth, stable=True)
+    inverse = torch.empty_like(order)
+    inverse[order] = torch.arange(n, device=dev)
+    sizes_t = torch.bincount(depth, minlength=1) if n else depth.new_zeros(0)
+    sizes = [int(s) for s in sizes_t.tolist()]
+    start = torch.cumsum(sizes_t, 0) - sizes_t
+    pos_in_wave = inverse - start.index_select(0, depth) if n else inverse
+    rest = order[sizes[0]:] if sizes else order
+    parent_pos = pos_in_wave.index_select(0, parent.index_select(0, rest)) if rest.numel() \
+        else rest
+    return _Schedule(order, inverse, sizes, parent_pos)
+
+
+class GatedRecurrentConv(GDLConv):
+    r"""Gated recurrence as message passing along a path (Cho et al. 2014,
+    https://arxiv.org/abs/1406.1078): the state of node :math:`t` is a GRU cell update of its
+    input with the state sent along the edge :math:`t-1 \to t`.
+
+    .. math::
+        \mathbf{m}_t = \sum_{s \to t} \mathbf{h}_s \ (\mathbf{0} \text{ at a root}), \qquad
+        \mathbf{h}_t = \mathrm{GRUCell}(\mathbf{x}_t, \mathbf{m}_t):
+
+        \mathbf{r} = \sigma(W_{ir}\mathbf{x}_t + b_{ir} + W_{hr}\mathbf{m}_t + b_{hr}),\
+        \mathbf{z} = \sigma(W_{iz}\mathbf{x}_t + b_{iz} + W_{hz}\mathbf{m}_t + b_{hz})
+
+        \mathbf{n} = \tanh(W_{in}\mathbf{x}_t + b_{in} + \mathbf{r} \odot (W_{hn}\mathbf{m}_t
+        + b_{hn})),\ \mathbf{h}_t = (1 - \mathbf{z}) \odot \mathbf{n} + \mathbf{z} \odot
+        \mathbf{m}_t
+
+    The input projections of all nodes are one matrix product; the recurrence then runs wave
+    by wave (all nodes at depth :math:`k` of all sequences at once), each wave gathering its
+    messages from the previous one. On the path graphs of
+    :func:`gdl_graphs.domains.sequence.sequence_to_graph` (tagged ``'path'``) the node outputs
+    equal ``torch.nn.GRU``'s outputs at every time step of every sequence (:meth:`from_torch`).
+    Any graph in which every node has at most one predecessor (paths, trees directed away from
+    their root) is accepted; the schedule is cached per ``edge_index``.
+
+    Why gates: Tallec and Ollivier, "Can recurrent neural networks warp time?" (ICLR 2018,
+    https://arxiv.org/abs/1804.11188) show that asking a recurrent model to be invariant to
+    time warping :math:`t \mapsto c(t)` (the same signal, played slower or faster) forces the
+    update :math:`\mathbf{h}_{t} = \alpha\, \mathbf{n}_t + (1 - \alpha)\, \mathbf{h}_{t-1}`
+    with :math:`\alpha = c'(t)`: a leaky, interpolating update. A learned gate
+    (:math:`1 - \mathbf{z}` here) plays :math:`c'(t)`, so a gated network can absorb unknown,
+    input-dependent warpings; a plain RNN (:math:`\alpha = 1`) cannot. Gating is the
+    (approximate) symmetry of this layer: time warping, not node permutation.
+
+    Equivariance: none under permutations of the nodes within a sequence (a path graph has no
+    non-trivial automorphism; time order is the data). Equivariant to relabelling whole
+    sequences of a batch and, approximately through its gates, to time warping.
+
+    Args:
+        input_size: node input features.
+        hidden_size: state and output features.
+        bias: use ``b_ih`` and ``b_hh``.
+
+    Shapes:
+        x ``[N, input_size]``, edge_index ``[2, E]`` (at most one incoming edge per node),
+        h0 ``[R, hidden_size]`` (optional, one state per root in node order, i.e. per sequence)
+        -> ``[N, hidden_size]``.
+    """
+
+    def __init__(self, input_size: int, hidden_size: int, bias: bool = True, **kwargs):
+        super().__init__(aggr='sum', **kwargs)
+        self.input_size, self.hidden_size = input_size, hidden_size
+        self.weight_ih = Parameter(torch.empty(3 * hidden_size, input_size))
+        self.weight_hh = Parameter(torch.empty(3 * hidden_size, hidden_size))
+        self.bias_ih = Parameter(torch.empty(3 * hidden_size)) if bias else None
+        self.bias_hh = Parameter(torch.empty(3 * hidden_size)) if bias else None
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        super().reset_parameters()
+        bound = 1.0 / math.sqrt(self.hidden_size) if self.hidden_size > 0 else 0
+        for p in self.parameters():
+            torch.nn.init.uniform_(p, -bound, bound)
+
+    def schedule(self, edge_index: Tensor, num_nodes: int) -> _Schedule:
+        """The (cached) wave schedule of ``edge_index``."""
+        s = structure_of(edge_index)
+        if s is not None and s.kind == 'path' and 'ptr' in s.meta:
+            ptr = s.meta['ptr']
+            return cached((edge_index,), ('gru_path', num_nodes),
+                          lambda: _schedule_path(ptr, num_nodes))
+        return cached((edge_index,), ('gru_forest', num_nodes),
+                      lambda: _schedule_edges(edge_index, num_nodes))
+
+    def forward(self, x: Tensor, edge_index: Tensor, h0: Optional[Tensor] = None) -> Tensor:
+        self.check(x, edge_index, channels=self.input_size)
+        n, hs = x.size(0), self.hidden_size
+        if n == 0:
+            raise ValueError('x has no rows: a sequence needs at least one time step')
+        sch = self.schedule(edge_index, n)
+        gi = torch.nn.functional.linear(x, self.weight_ih, self.bias_ih).index_select(
+            0, sch.order)
+        roots = sch.sizes[0]
+        if h0 is None:
+            h = x.new_zeros(roots, hs)
+        else:
+            h = h0.reshape(-1, hs) if h0.dim() == 3 and h0.size(0) == 1 else h0
+            if h.shape != (roots, hs):
+                raise ValueError(f'h0 must have shape [{roots}, {hs}] (one state per sequence, '
+                                 f'i.e. per root), got {list(h0.shape)}')
+        outs = []
+        start = 0
+        pstart = 0
+        for k, size in enumerate(sch.sizes):
+            if k > 0:  # message along t-1 -> t: the parent's state, from the previous wave
+                h = h.index_select(0, sch.parent_pos[pstart:pstart + size])
+                pstart += size
+            h = self._cell(gi[start:start + size], h)
+            outs.append(h)
+            start += size
+        return torch.cat(outs, 0).index_select(0, sch.inverse)
+
+    def _cell(self, gi: Tensor, h: Tensor) -> Tensor:
+        gh = torch.nn.functional.linear(h, self.weight_hh, self.bias_hh)
+        i_r, i_z, i_n = gi.chunk(3, dim=1)
+        h_r, h_z, h_n = gh.chunk(3, dim=1)
+        r = torch.sigmoid(i_r + h_r)
+        z = torch.sigmoid(i_z + h_z)
+        cand = torch.tanh(i_n + r * h_n)
+        return (1 - z) * cand + z * h
+
+    @classmethod
+    def from_torch(cls, gru: torch.nn.GRU) -> 'GatedRecurrentConv':
+        """A copy of a one-layer, unidirectional ``torch.nn.GRU`` (or ``GRUCell``)."""
+        if isinstance(gru, torch.nn.GRUCell):
+            names = ('weight_ih', 'weight_hh', 'bias_ih', 'bias_hh')
+        elif isinstance(gru, torch.nn.GRU):
+            if gru.num_layers != 1 or gru.bidirectional:
+                raise ValueError(f'from_torch needs a one-layer unidirectional GRU, got '
+                                 f'num_layers={gru.num_layers}, bidirectional='
+                                 f'{gru.bidirectional}; stack GatedRecurrentConv layers instead')
+            names = ('weight_ih_l0', 'weight_hh_l0', 'bias_ih_l0', 'bias_hh_l0')
+        else:
+            raise ValueError(f'from_torch expects torch.nn.GRU or GRUCell, got '
+                             f'{type(gru).__name__}')
+        w = getattr(gru, names[0])
+        out = cls(gru.input_size, gru.hidden_size, bias=gru.bias).to(device=w.device,
+                                                                     dtype=w.dtype)
+        with torch.no_grad():
+            for mine, theirs in zip(('weight_ih', 'weight_hh', 'bias_ih', 'bias_hh'), names):
+                if getattr(out, mine) is not None:
+                    getattr(out, mine).copy_(getattr(gru, theirs))
+        return out
+
+    def __repr__(self) -> str:
+        return f'{self.__class__.__name__}({self.input_size}, {self.hidden_size})'
