@@ -73,3 +73,12 @@ def test_order_dependent_model_fails_the_permutation_check():
                 edge_index=torch.tensor([[0, 1, 2], [1, 2, 3]]))
     with pytest.raises(AssertionError):
         assert_permutation_equivariant(None, data, lambda m, d: torch.cumsum(d.x, 0))
+
+
+def test_graph_conv_from_pyg_keeps_float64_weights_exactly():
+    import torch_geometric.nn as pyg_nn
+    pyg = pyg_nn.GraphConv(3, 2).double()
+    with torch.no_grad():
+        pyg.lin_rel.weight.fill_(1 / 3)  # not representable in float32
+    ours = GraphConv.from_pyg(pyg)
+    assert torch.equal(ours.lin_rel.weight, pyg.lin_rel.weight)

@@ -62,8 +62,9 @@ class GraphConv(GDLConv):
         """A copy of ``torch_geometric.nn.GraphConv`` with the same weights."""
         out = cls(layer.in_channels, layer.out_channels, aggr=_aggr_name(layer.aggr),
                   bias=layer.lin_rel.bias is not None)
+        out = out.to(layer.lin_rel.weight.dtype)  # before loading: no float32 rounding
         out.load_state_dict(_strip(layer.state_dict()), strict=True)
-        return out.to(layer.lin_rel.weight.dtype)
+        return out
 
     def __repr__(self) -> str:
         return (f'{self.__class__.__name__}({self.in_channels[0]}, {self.out_channels}, '
