@@ -6,6 +6,8 @@ pooling is graph coarsening (:mod:`gdl_graphs.coarsening`).
 """
 __version__ = '0.1.0'
 
-from . import core, coarsening, nn, testing  # noqa: E402
+from . import core, coarsening, domains, nn, models, testing  # noqa: E402
+from .convert import convert  # noqa: E402  (the Python twin of `gdl-graphs convert`)
 
-__all__ = ['core', 'coarsening', 'nn', 'testing', '__version__']
+__all__ = ['core', 'coarsening', 'domains', 'nn', 'models', 'testing', 'convert',
+           '__version__']

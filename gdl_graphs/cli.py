@@ -18,6 +18,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser('tour', help='run the blueprint: one row per domain, with checks')
     p.add_argument('--only', nargs='*', help='run only these rows (e.g. graph grid)')
     p.set_defaults(func=_tour)
+    from .convert import add_subcommands  # convert, info, plot
+    add_subcommands(sub)
     return parser
 
 

@@ -224,3 +224,14 @@ def test_sorted_edges_skip_the_sort_and_give_the_same_result():
         a = propagate_linear(sorted_ei, x, w[order], reduce='mean')
         b = propagate_linear(edge_index, x, w, reduce='mean')
     assert_close(a, b, atol=1e-12, rtol=1e-12)
+
+
+@pytest.mark.parametrize('reduce', REDUCTIONS)
+def test_segment_on_integers(reduce):
+    x = torch.tensor([[3], [-1], [4], [1], [5]])
+    ptr = torch.tensor([0, 2, 2, 5])
+    out = segment(x, ptr, reduce)
+    ref = scatter(x.double(), torch.tensor([0, 0, 2, 2, 2]), 3, reduce)
+    assert out.dtype == torch.long
+    if reduce != 'mean':
+        assert torch.equal(out, ref.long())

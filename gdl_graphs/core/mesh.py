@@ -73,10 +73,10 @@ def wrap_angle(a: Tensor) -> Tensor:
     return torch.atan2(torch.sin(a), torch.cos(a))
 
 
-def safe_normalize(v: Tensor, eps: float = 1e-300) -> Tuple[Tensor, Tensor]:
-    """``(v / |v|, |v|)`` with zero vectors left zero (never NaN)."""
+def safe_normalize(v: Tensor) -> Tuple[Tensor, Tensor]:
+    """``(v / |v|, |v|)`` with zero vectors left zero (never NaN, in every float dtype)."""
     norm = torch.linalg.vector_norm(v, dim=-1, keepdim=True)
-    return v / norm.clamp(min=eps), norm.squeeze(-1)
+    return v / norm.clamp(min=torch.finfo(v.dtype).tiny), norm.squeeze(-1)
 
 
 def frame_from_normal(normal: Tensor) -> Tensor:

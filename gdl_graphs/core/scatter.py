@@ -94,6 +94,8 @@ def scatter(src: Tensor, index: Tensor, dim_size: int, reduce: str = 'sum',
         count = torch.bincount(index, minlength=dim_size).clamp_(min=1).to(src.dtype)
         shape = [1] * src.dim()
         shape[dim] = -1
+        if not src.is_floating_point():  # integer mean rounds down (as torch_scatter)
+            return torch.div(out, count.view(shape), rounding_mode='floor')
         return out / count.view(shape)
     return src.new_zeros(size).scatter_reduce_(dim, _broadcast(index, src, dim), src,
                                                _TORCH_REDUCE[reduce], include_self=False)
@@ -107,9 +109,9 @@ def segment(src: Tensor, ptr: Tensor, reduce: str = 'sum') -> Tensor:
             return getattr(_torch_scatter, f'segment_{reduce}_csr')(src, ptr)[0]
         return _torch_scatter.segment_csr(src, ptr, reduce=reduce)
     lengths = ptr[1:] - ptr[:-1]
-    if reduce == 'mul':
+    if reduce == 'mul' or not src.is_floating_point():  # segment_reduce is float-only
         index = torch.repeat_interleave(torch.arange(lengths.numel(), device=src.device), lengths)
-        return scatter(src, index, lengths.numel(), 'mul')
+        return scatter(src, index, lengths.numel(), reduce)
     out = torch.segment_reduce(src, reduce, lengths=lengths, axis=0, unsafe=True)
     empty = (lengths == 0).view((-1,) + (1,) * (src.dim() - 1))
     return torch.where(empty, torch.zeros((), dtype=src.dtype, device=src.device), out)

@@ -105,7 +105,8 @@ def cached(tensors: Sequence[Tensor], extra: tuple, build: Callable[[], Any]) ->
         if vers == versions and all(r() is t for r, t in zip(refs, tensors)):
             return value
     value = build()
-    refs = tuple(weakref.ref(t, lambda _, k=key: _cache.pop(k, None)) for t in tensors)
+    # the callback holds the dict itself: module globals may be gone at interpreter exit
+    refs = tuple(weakref.ref(t, lambda _, k=key, c=_cache: c.pop(k, None)) for t in tensors)
     _cache[key] = (refs, versions, value)
     return value
 

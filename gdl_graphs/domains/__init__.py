@@ -4,7 +4,16 @@ from .set import ToSet, set_to_graph
 from .complete import CompleteGraph, complete_graph
 from .sequence import (AddSinusoidalPE, PathGraph, graph_to_sequence, sequence_to_graph,
                        sinusoidal_positions)
+from .group import Group, LiftLattice, group_pool, lift_lattice, lifted_pool
+from .pointcloud import PointCloudToGraph, to_graph as pointcloud_to_graph
+from .sphere import icosahedral_rotations, icosphere
+from .mesh import ChangeGauge, MeshToGraph, change_gauge, mesh_to_graph
 
-__all__ = ['ImageToGraph', 'graph_to_image', 'image_to_graph', 'tag_lattice', 'ToSet',
-           'set_to_graph', 'CompleteGraph', 'complete_graph', 'AddSinusoidalPE', 'PathGraph',
-           'graph_to_sequence', 'sequence_to_graph', 'sinusoidal_positions']
+__all__ = [
+    'ImageToGraph', 'graph_to_image', 'image_to_graph', 'tag_lattice', 'ToSet', 'set_to_graph',
+    'CompleteGraph', 'complete_graph', 'AddSinusoidalPE', 'PathGraph', 'graph_to_sequence',
+    'sequence_to_graph', 'sinusoidal_positions', 'Group', 'LiftLattice', 'group_pool',
+    'lift_lattice', 'lifted_pool', 'PointCloudToGraph', 'pointcloud_to_graph',
+    'icosahedral_rotations', 'icosphere', 'ChangeGauge', 'MeshToGraph', 'change_gauge',
+    'mesh_to_graph',
+]

@@ -1,0 +1,12 @@
+"""Datasets: safe OGB loading and a builder of OGB-format folders from user data.
+
+Nothing here imports ogb or rdkit at import time; they load when a function needs them.
+"""
+from .builder import (build_graph_dataset, build_node_dataset, build_smiles_dataset,
+                      random_split, scaffold_split)
+from .ogb_utils import (DatasetError, allow_pyg_classes, dataset_path, evaluator_for,
+                        load_dataset)
+
+__all__ = ['DatasetError', 'allow_pyg_classes', 'dataset_path', 'evaluator_for', 'load_dataset',
+           'build_graph_dataset', 'build_node_dataset', 'build_smiles_dataset', 'random_split',
+           'scaffold_split']

@@ -1,0 +1,232 @@
+"""Load OGB datasets safely: torch >= 2.6, no interactive prompt, one-line errors.
+
+ogb 1.3.6 stores its processed datasets as pickled PyG objects and reads them back with a bare
+``torch.load``; since torch 2.6 that defaults to ``weights_only=True`` and refuses PyG's
+classes. :func:`allow_pyg_classes` registers an explicit allow-list of exactly the classes a
+processed OGB dataset holds (:data:`PYG_SAFE_GLOBALS`), never a global ``weights_only=False``.
+
+ogb also calls ``input()`` when a dataset folder lacks ``RELEASE_v<version>.txt``, and starts a
+download (which may delete the folder) when any raw file is missing. :func:`load_dataset`
+writes the release file, checks the folder first and turns every failure into a
+:class:`DatasetError` whose message is one line naming the folder and the fix.
+
+Datasets built by :mod:`gdl_graphs.datasets.builder` under a name ogb does not know carry their
+meta information in ``gdl_meta.json`` and load through the same ogb classes (``meta_dict``).
+"""
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import os.path as osp
+import shutil
+import warnings
+from typing import Any, Dict, List
+
+import torch
+
+META_FILE = 'gdl_meta.json'
+
+
+class DatasetError(ValueError):
+    """A dataset cannot be loaded; the message is one line that names the fix."""
+
+
+def _pyg_safe_globals() -> List[type]:
+    from torch_geometric.data.data import Data, DataEdgeAttr, DataTensorAttr
+    from torch_geometric.data.storage import (BaseStorage, EdgeStorage, GlobalStorage,
+                                              NodeStorage)
+    return [Data, DataEdgeAttr, DataTensorAttr, BaseStorage, GlobalStorage, NodeStorage,
+            EdgeStorage]
+
+
+def allow_pyg_classes() -> List[type]:
+    """Allow exactly the PyG classes of a processed OGB dataset in ``torch.load``
+    (``weights_only=True``); returns the list. No-op on torch < 2.4's lacking API."""
+    classes = _pyg_safe_globals()
+    add = getattr(torch.serialization, 'add_safe_globals', None)
+    if add is not None:
+        add(classes)
+    return classes
+
+
+def _master(kind: str):
+    import pandas as pd
+    mod = {'graph': 'graphproppred', 'node': 'nodeproppred'}[kind]
+    import ogb
+    path = osp.join(osp.dirname(ogb.__file__), mod, 'master.csv')
+    return pd.read_csv(path, index_col=0, keep_default_na=False)
+
+
+def kind_of(name: str) -> str:
+    """``'graph'`` for ``ogbg-*`` names, ``'node'`` for ``ogbn-*``."""
+    if not isinstance(name, str) or not name.startswith(('ogbg-', 'ogbn-')):
+        raise DatasetError(f'unknown dataset {name!r}: use an OGB name such as ogbg-molhiv, '
+                           f'ogbn-arxiv or ogbn-products (or a folder built with '
+                           f'datasets/build_ogb.py, named ogbg-* / ogbn-*)')
+    return 'graph' if name.startswith('ogbg-') else 'node'
+
+
+def official_names(kind: str) -> List[str]:
+    return list(_master(kind).keys())
+
+
+def dir_name(name: str) -> str:
+    """ogb's folder name of a dataset (``ogbg-molhiv`` -> ``ogbg_molhiv``)."""
+    return '_'.join(name.split('-'))
+
+
+def dataset_path(name: str, root: str) -> str:
+    """The folder ogb reads for ``name`` under ``root`` (ogb prefers a ``*_pyg`` folder)."""
+    base = osp.join(root, dir_name(name))
+    return base + '_pyg' if osp.exists(base + '_pyg') else base
+
+
+def meta_info(name: str, root: str) -> Dict[str, str]:
+    """ogb's meta information of ``name``: from ogb's master table, or from the
+    ``gdl_meta.json`` of a built folder."""
+    kind = kind_of(name)
+    master = _master(kind)
+    if name in master:
+        return {k: str(v) for k, v in master[name].items()}
+    path = osp.join(dataset_path(name, root), META_FILE)
+    if osp.isfile(path):
+        try:
+            with open(path) as f:
+                meta = json.load(f)
+        except (OSError, ValueError) as exc:
+            raise DatasetError(f'{path} is not valid JSON ({exc}): rebuild the folder with '
+                               f'datasets/build_ogb.py') from None
+        meta['dir_path'] = dataset_path(name, root)
+        return meta
+    near = ', '.join(n for n in master.keys() if n.startswith(name.split('-')[0]))
+    raise DatasetError(f'unknown dataset {name!r}: ogb knows {near}; a custom name needs a '
+                       f'folder built with datasets/build_ogb.py under --root {root!r}')
+
+
+def required_files(meta: Dict[str, str], kind: str) -> List[str]:
+    """Paths (relative to the dataset folder) that ogb reads to process the dataset."""
+    if meta.get('binary') == 'True' or meta.get('is hetero') == 'True':
+        return []  # npz / heterogeneous layouts: leave the checks to ogb
+    raw = ['edge', 'num-node-list', 'num-edge-list']
+    if meta.get('has_node_attr') == 'True':
+        raw.append('node-feat')
+    if meta.get('has_edge_attr') == 'True':
+        raw.append('edge-feat')
+    raw.append('graph-label' if kind == 'graph' else 'node-label')
+    for key in ('additional node files', 'additional edge files'):
+        if meta.get(key, 'None') != 'None':
+            raw += meta[key].split(',')
+    split = osp.join('split', meta['split'])
+    return ([osp.join('raw', f + '.csv.gz') for f in raw] +
+            [osp.join(split, f'{s}.csv.gz') for s in ('train', 'valid', 'test')])
+
+
+@contextlib.contextmanager
+def _quiet(enabled: bool):
+    if not enabled:
+        yield
+        return
+    with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+        yield
+
+
+@contextlib.contextmanager
+def _no_prompt(module):
+    """ogb asks before downloads over 1 GB: the caller already said yes (``download=True``)."""
+    old = module.decide_download
+    module.decide_download = lambda url: True
+    try:
+        yield
+    finally:
+        module.decide_download = old
+
+
+def load_dataset(name: str, root: str = 'datasets', download: bool = False,
+                 quiet: bool = True, transform: Any = None):
+    """The ogb PyG dataset ``name`` under ``root`` (``PygGraphPropPredDataset`` or
+    ``PygNodePropPredDataset``), loaded on any torch >= 2.4.
+
+    Args:
+        name: an OGB name (``ogbg-molhiv``) or the name of a folder built by the builder.
+        root: the data root holding ``<name with _>/``.
+        download: let ogb download an official dataset whose folder does not exist (never
+            over an existing folder, never with a prompt).
+        quiet: silence ogb's progress output.
+
+    Raises:
+        DatasetError: unknown name, missing folder or files, unreadable (corrupt) data.
+    """
+    kind = kind_of(name)
+    meta = meta_info(name, root)
+    official = 'dir_path' not in meta
+    path = dataset_path(name, root)
+    allow_pyg_classes()
+    if kind == 'graph':
+        from ogb.graphproppred import dataset_pyg as module
+        cls = module.PygGraphPropPredDataset
+    else:
+        from ogb.nodeproppred import dataset_pyg as module
+        cls = module.PygNodePropPredDataset
+    processed = osp.join(path, 'processed', 'geometric_data_processed.pt')
+    if not osp.isdir(path):
+        if not (official and download):
+            how = ('pass --download to fetch it, or ' if official else '')
+            raise DatasetError(f'no dataset folder {path}: {how}build one with '
+                               f'datasets/build_ogb.py (or point --root at its parent)')
+    else:
+        release = osp.join(path, f"RELEASE_v{meta['version']}.txt")
+        if not osp.exists(release):  # else ogb blocks on input()
+            with open(release, 'w') as f:
+                f.write(f"{name} version {meta['version']} (written by gdl_graphs)\n")
+        missing = [f for f in required_files(meta, kind) if not osp.exists(osp.join(path, f))]
+        if missing and not (osp.exists(processed) and
+                            all(f.startswith('split') for f in missing)):
+            raise DatasetError(f'the dataset folder {path} lacks {missing[0]}'
+                               f'{f" (and {len(missing) - 1} more)" if len(missing) > 1 else ""}'
+                               f': rebuild it with datasets/build_ogb.py, or delete it and '
+                               f'download again')
+    had_processed = osp.exists(osp.join(path, 'processed'))
+    kwargs = {'meta_dict': meta} if not official else {}
+    try:
+        with _quiet(quiet), _no_prompt(module), warnings.catch_warnings():
+            warnings.simplefilter('ignore', UserWarning)  # ogb's non-writable numpy arrays
+            dataset = cls(name=name, root=root, transform=transform, **kwargs)
+            split = dataset.get_idx_split()
+    except DatasetError:
+        raise
+    except Exception as exc:  # ogb raises anything from pandas, gzip, numpy, torch
+        if not had_processed:
+            shutil.rmtree(osp.join(path, 'processed'), ignore_errors=True)
+        what = str(exc).strip().splitlines()[0][:160] if str(exc).strip() else ''
+        verb = 'download' if not osp.isdir(path) else 'read'
+        raise DatasetError(f'could not {verb} the OGB dataset {name} in {path} '
+                           f'({type(exc).__name__}: {what}): rebuild it with '
+                           f'datasets/build_ogb.py, or delete {path} and download again'
+                           ) from None
+    n = len(dataset) if kind == 'graph' else dataset[0].num_nodes
+    for key in ('train', 'valid', 'test'):
+        idx = split.get(key) if isinstance(split, dict) else None
+        if idx is None or (len(idx) and (int(idx.min()) < 0 or int(idx.max()) >= n)):
+            raise DatasetError(f'the {key} split of {path} is missing or refers to items '
+                               f'outside 0 .. {n - 1}: rebuild the folder')
+    dataset.split_idx = split
+    return dataset
+
+
+def evaluator_for(dataset):
+    """ogb's ``Evaluator`` for ``dataset`` (also for a built dataset with a custom name)."""
+    name = dataset.name
+    if name.startswith('ogbg-'):
+        from ogb.graphproppred import Evaluator
+    else:
+        from ogb.nodeproppred import Evaluator
+    try:
+        with _quiet(True):  # ogb prints the name before raising for an unknown one
+            return Evaluator(name)
+    except ValueError:
+        ev = Evaluator.__new__(Evaluator)  # a custom name: ogb's metric code, our meta
+        ev.name = name
+        ev.num_tasks = int(dataset.meta_info['num tasks'])
+        ev.eval_metric = dataset.meta_info['eval metric']
+        return ev

@@ -1,0 +1,317 @@
+"""Writers and safe loaders for ``Data`` and datasets, in PyG's own formats.
+
+- One graph: ``torch.save(data, 'graph.pt')`` (what PyG users do), written by :func:`save_data`.
+- A dataset: PyG's standard processed layout, ``ROOT/processed/data.pt`` holding
+  ``(data.to_dict(), slices, data_cls)`` exactly as ``InMemoryDataset.save`` writes it, plus
+  ``pre_transform.pt`` and ``pre_filter.pt`` and a ``meta.json`` (domain, options, class names,
+  source files). :class:`GraphDataset` opens such a folder; any ``InMemoryDataset`` subclass
+  whose ``processed_file_names`` is ``'data.pt'`` can ``self.load()`` it too.
+
+Safety: nothing is ever unpickled. Loading uses ``torch.load(..., weights_only=True)`` with only
+PyG's data classes allow-listed (PyG's own loader falls back to full unpickling when that fails;
+these loaders never do), and checks the loaded slices before use. Writers write to a temporary
+file or folder and rename it, so an error never leaves a partial output.
+"""
+from __future__ import annotations
+
+import io
+import json
+import os
+import pathlib
+import shutil
+import tempfile
+from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
+
+import torch
+from torch_geometric.data import Data, InMemoryDataset
+from torch_geometric.data.data import BaseData
+
+from .errors import FormatError, PathLike, _umask, atomic_path, describe
+
+META_FILE = 'meta.json'
+
+
+def _safe_classes() -> list:
+    from torch_geometric.data import Batch, HeteroData
+    from torch_geometric.data.data import DataEdgeAttr, DataTensorAttr
+    from torch_geometric.data.storage import (BaseStorage, EdgeStorage, GlobalStorage,
+                                              NodeStorage)
+    return [Data, HeteroData, Batch, DataEdgeAttr, DataTensorAttr, BaseStorage, EdgeStorage,
+            GlobalStorage, NodeStorage]
+
+
+def _allow_pyg() -> None:
+    """Allow-list PyG's data classes for ``weights_only`` loading (as PyG itself does at import;
+    added once, globally, never removed: a scoped ``safe_globals`` would remove PyG's own)."""
+    ser = torch.serialization
+    get = getattr(ser, 'get_safe_globals', lambda: [])  # torch 2.4 has no getter
+    have = set(map(id, get()))
+    missing = [c for c in _safe_classes() if id(c) not in have]
+    if missing:
+        ser.add_safe_globals(missing)
+
+
+def safe_load(path_or_buffer: Union[PathLike, io.BytesIO], name: Optional[str] = None) -> Any:
+    """``torch.load(..., weights_only=True)`` with PyG's data classes allowed; never unpickles.
+
+    Raises:
+        FormatError: when the file is corrupt, truncated or holds anything else.
+    """
+    name = name or str(path_or_buffer)
+    if not isinstance(path_or_buffer, io.BytesIO):
+        p = pathlib.Path(path_or_buffer)
+        if not p.is_file():
+            raise FormatError(p, 'no such file')
+    try:
+        _allow_pyg()
+        return torch.load(path_or_buffer, map_location='cpu', weights_only=True)
+    except Exception as exc:
+        raise FormatError(name, f'not a loadable PyG file ({describe(exc)[:300]})') from None
+
+
+def save_data(data: BaseData, path: PathLike) -> pathlib.Path:
+    """Save one graph as PyG does (``torch.save(data, path)``), atomically."""
+    if not isinstance(data, BaseData):
+        raise ValueError(f'save_data needs a torch_geometric Data, got {type(data).__name__}')
+    path = pathlib.Path(path)
+    with atomic_path(path) as tmp:
+        torch.save(data, tmp)
+    return path
+
+
+def load_data(path: PathLike) -> BaseData:
+    """Load one graph written by :func:`save_data` (or ``torch.save(data)``), safely."""
+    out = safe_load(path)
+    if not isinstance(out, BaseData):
+        raise FormatError(path, f'holds a {type(out).__name__}, not a torch_geometric Data')
+    return out
+
+
+def _check_collated(name: str, data: BaseData, slices: Dict[str, Any]) -> int:
+    """Slices must be 1-D, start at 0, not decrease, end at each attribute's size."""
+    if not isinstance(slices, dict) or not slices:
+        raise FormatError(name, 'the dataset has no slices')
+    lengths = set()
+    for key, sl in slices.items():
+        if not isinstance(sl, torch.Tensor) or sl.dim() != 1 or sl.numel() < 1 \
+                or sl.dtype != torch.long:
+            raise FormatError(name, f'bad slices for {key!r}')
+        if int(sl[0]) != 0 or bool((sl[1:] < sl[:-1]).any()):
+            raise FormatError(name, f'the slices of {key!r} are not increasing from 0')
+        lengths.add(sl.numel())
+        value = data[key] if key in data else None
+        if isinstance(value, torch.Tensor):
+            dim = data.__cat_dim__(key, value)
+            dim = dim + value.dim() if isinstance(dim, int) and dim < 0 else dim
+            size = value.size(dim) if value.dim() else 1
+            if int(sl[-1]) != size:
+                raise FormatError(name, f'the slices of {key!r} end at {int(sl[-1])} but it '
+                                        f'has {size} entries')
+        elif isinstance(value, list) and int(sl[-1]) != len(value):
+            raise FormatError(name, f'the slices of {key!r} do not match its length')
+    if len(lengths) != 1:
+        raise FormatError(name, 'the attributes disagree on the number of graphs')
+    return lengths.pop() - 1
+
+
+def load_collated(path: PathLike):
+    """``(data, slices)`` from a processed ``data.pt``, checked."""
+    out = safe_load(path)
+    if not isinstance(out, tuple) or len(out) not in (2, 3):
+        raise FormatError(path, 'not an InMemoryDataset file (a tuple (data, slices[, cls]))')
+    data, slices = out[0], out[1]
+    cls = out[2] if len(out) == 3 else Data
+    if not (isinstance(cls, type) and issubclass(cls, BaseData)):
+        raise FormatError(path, 'not an InMemoryDataset file (bad data class)')
+    if isinstance(data, dict):
+        try:
+            data = cls.from_dict(data)
+        except Exception as exc:
+            raise FormatError(path, f'corrupt dataset ({describe(exc)})') from None
+    if not isinstance(data, BaseData):
+        raise FormatError(path, 'not an InMemoryDataset file')
+    _check_collated(str(path), data, slices)
+    return data, slices
+
+
+class GraphDataset(InMemoryDataset):
+    r"""A folder of graphs in PyG's standard processed layout (``ROOT/processed/data.pt``),
+    as written by :func:`gdl_graphs.convert` / ``gdl-graphs convert``; loaded safely.
+
+    Args:
+        root: the dataset folder.
+        transform: applied to every graph on access (as any PyG dataset).
+
+    Attributes:
+        meta: the ``meta.json`` written with it (``domain``, ``options``, ``classes``,
+            ``files``), or ``{}``.
+        classes: class names, index = label (``meta['classes']``).
+    """
+
+    def __init__(self, root: PathLike, transform=None):
+        root = pathlib.Path(root)
+        path = root / 'processed' / 'data.pt'
+        if not path.is_file():
+            raise FormatError(root, "not a dataset folder (no processed/data.pt); create one "
+                                    "with gdl-graphs convert or gdl_graphs.convert")
+        super().__init__(str(root), transform, log=False)
+        self.data, self.slices = load_collated(path)
+        self.meta = _read_meta(root / 'processed' / META_FILE)
+
+    @property
+    def processed_file_names(self) -> List[str]:
+        return ['data.pt']
+
+    @property
+    def raw_file_names(self) -> List[str]:
+        return []
+
+    @property
+    def classes(self) -> List[str]:
+        return list(self.meta.get('classes') or [])
+
+    @classmethod
+    def from_data_list(cls, data_list: Sequence[BaseData], meta: Optional[dict] = None
+                       ) -> 'GraphDataset':
+        """An in-memory dataset (no folder) holding ``data_list``."""
+        return cls.from_collated(*collate(data_list), meta=meta)
+
+    @classmethod
+    def from_collated(cls, data: dict, slices: Dict[str, torch.Tensor],
+                      meta: Optional[dict] = None) -> 'GraphDataset':
+        """An in-memory dataset (no folder) from collated ``(data.to_dict(), slices)``."""
+        self = cls.__new__(cls)
+        InMemoryDataset.__init__(self, None, None, log=False)
+        self.data, self.slices = Data.from_dict(data), slices
+        self.meta = dict(meta or {})
+        return self
+
+    def save_to(self, root: PathLike, overwrite: bool = False) -> pathlib.Path:
+        """Write this dataset to ``root`` in PyG's processed layout (atomically)."""
+        return save_dataset([self.get(i) for i in range(len(self))], root, self.meta,
+                            overwrite=overwrite)
+
+
+def _read_meta(path: pathlib.Path) -> dict:
+    if not path.is_file():
+        return {}
+    try:
+        meta = json.loads(path.read_text(encoding='utf-8'))
+    except Exception as exc:
+        raise FormatError(path, f'corrupt metadata ({describe(exc)})') from None
+    if not isinstance(meta, dict):
+        raise FormatError(path, 'corrupt metadata (not a JSON object)')
+    return meta
+
+
+def collate(data_list: Sequence[BaseData]) -> Tuple[dict, Dict[str, torch.Tensor]]:
+    """``InMemoryDataset.collate`` as the dict ``(data.to_dict(), slices)`` that is saved."""
+    if not data_list:
+        raise ValueError('a dataset needs at least one graph')
+    from torch_geometric.data.collate import collate as pyg_collate
+    data_list = list(data_list)  # as InMemoryDataset.collate, also for a single graph
+    data, slices, _ = pyg_collate(data_list[0].__class__, data_list, increment=False,
+                                  add_batch=False)
+    return data.to_dict(), slices
+
+
+def merge_collated(parts: Sequence[Tuple[dict, Dict[str, torch.Tensor]]]
+                   ) -> Tuple[dict, Dict[str, torch.Tensor]]:
+    """Join collated chunks ``(data_dict, slices)`` into one, equal to collating all graphs at
+    once (``InMemoryDataset.collate`` does not increment indices, so chunks concatenate)."""
+    if not parts:
+        raise ValueError('nothing to merge')
+    if len(parts) == 1:
+        return parts[0]
+    keys, skeys = set(parts[0][0]), set(parts[0][1])
+    for k, (d, s) in enumerate(parts[1:], 1):
+        if set(d) != keys or set(s) != skeys:
+            diff = sorted(keys.symmetric_difference(d))
+            raise ValueError(f'the files give graphs with different attributes ({diff}); '
+                             f'convert files of one kind together')
+    probe = Data()
+    out: dict = {}
+    for key in parts[0][0]:
+        vals = [d[key] for d, _ in parts]
+        if key == 'num_nodes':
+            out[key] = sum(int(v) for v in vals)
+        elif key == '_num_nodes' or isinstance(vals[0], list):
+            out[key] = [t for v in vals for t in v]
+        elif isinstance(vals[0], torch.Tensor):
+            dim = probe.__cat_dim__(key, vals[0])
+            out[key] = torch.cat(vals, dim=0 if dim is None else dim)
+        else:
+            raise ValueError(f'cannot merge attribute {key!r} of type {type(vals[0]).__name__}')
+    slices = {}
+    for key in parts[0][1]:
+        pieces, offset = [parts[0][1][key]], parts[0][1][key][-1]
+        for _, s in parts[1:]:
+            pieces.append(s[key][1:] + offset)
+            offset = pieces[-1][-1] if pieces[-1].numel() else offset
+        slices[key] = torch.cat(pieces)
+    return out, slices
+
+
+def save_dataset(data_list: Sequence[BaseData], root: PathLike, meta: Optional[dict] = None,
+                 overwrite: bool = False) -> pathlib.Path:
+    """Write graphs as a dataset folder in PyG's standard processed layout, atomically.
+
+    The folder is built under a temporary name next to ``root`` and renamed into place, so an
+    error leaves neither a partial folder nor a damaged old one. An existing ``root`` is
+    replaced only with ``overwrite=True``.
+    """
+    if not data_list:
+        raise ValueError('save_dataset needs at least one graph')
+    data, slices = collate(data_list)
+    return save_collated(data, slices, root, meta, overwrite)
+
+
+def save_collated(data: dict, slices: Dict[str, torch.Tensor], root: PathLike,
+                  meta: Optional[dict] = None, overwrite: bool = False) -> pathlib.Path:
+    """:func:`save_dataset` for already collated ``(data.to_dict(), slices)``."""
+    root = pathlib.Path(root)
+    if root.exists() and not overwrite:
+        raise ValueError(f'{root} exists; choose another output or pass overwrite=True '
+                         f'(--overwrite)')
+    _check_collated(str(root), Data.from_dict(data), slices)
+    root.parent.mkdir(parents=True, exist_ok=True)
+    tmp = pathlib.Path(tempfile.mkdtemp(prefix=f'.{root.name}.', suffix='.tmp', dir=root.parent))
+    try:
+        proc = tmp / 'processed'
+        proc.mkdir()
+        torch.save((data, slices, Data), proc / 'data.pt')
+        torch.save('None', proc / 'pre_transform.pt')  # PyG's _repr(None)
+        torch.save('None', proc / 'pre_filter.pt')
+        (proc / META_FILE).write_text(json.dumps(meta or {}, indent=1), encoding='utf-8')
+        mask = _umask()
+        for f in (tmp, proc):
+            os.chmod(f, 0o777 & ~mask)  # mkdtemp makes 0700
+        old = None
+        if root.exists():
+            old = root.parent / f'.{root.name}.old-{os.getpid()}'
+            os.replace(root, old)
+        os.replace(tmp, root)
+        if old is not None:
+            shutil.rmtree(old, ignore_errors=True) if old.is_dir() else old.unlink()
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp, ignore_errors=True)
+    return root
+
+
+def load(path: PathLike) -> Union[BaseData, GraphDataset]:
+    """A graph file (``.pt``) or a dataset folder (or its ``processed/data.pt``), loaded safely."""
+    p = pathlib.Path(path)
+    if p.is_dir():
+        return GraphDataset(p)
+    if p.name == 'data.pt' and p.parent.name == 'processed':
+        return GraphDataset(p.parent.parent)
+    if not p.exists():
+        raise FormatError(p, 'no such file or folder')
+    out = safe_load(p)
+    if isinstance(out, BaseData):
+        return out
+    if isinstance(out, tuple):
+        raise FormatError(p, 'a collated dataset file; open its folder (ROOT with '
+                             'ROOT/processed/data.pt) instead')
+    raise FormatError(p, f'holds a {type(out).__name__}, not a torch_geometric Data')

@@ -1,0 +1,298 @@
+"""Neighbour sampling for mini-batch training, without pyg-lib or torch-sparse.
+
+:class:`NeighborSampler` samples, hop by hop, at most ``k`` incoming edges of every frontier
+node (GraphSAGE, Hamilton et al. 2017, https://arxiv.org/abs/1706.02216) from a CSR of the graph
+built once (rows = targets). Every step is a vectorised tensor operation, so the same code runs
+on CPU and CUDA:
+
+- a node with at most ``k`` in-edges keeps them all;
+- a node with more draws a uniformly random ``k``-subset of them with Floyd's algorithm, run
+  for all such nodes at once (``k`` steps on a ``[nodes, k]`` table: no sort, no work
+  proportional to the degrees); with ``replace=True``: ``k`` uniform draws;
+- new nodes are numbered in the order of their first appearance, after the seeds.
+
+:class:`NeighborLoader` wraps it in a :class:`torch.utils.data.DataLoader` over seed nodes and
+yields :class:`torch_geometric.data.Data` mini-batches shaped like PyG's ``NeighborLoader``'s:
+``n_id`` (global ids, seeds first), ``e_id``, ``batch_size``, ``input_id``,
+``num_sampled_nodes`` / ``num_sampled_edges`` per hop, ``edge_index`` local (source -> target),
+and every node / edge attribute sliced. Each batch draws its own seed from the loader's
+generator in the main process, so a run is reproducible for any ``num_workers``.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Iterator, List, Optional, Sequence
+
+import torch
+from torch import Tensor
+from torch_geometric.data import Data
+
+from ..core import CSR, check_edge_index, plain, scatter
+
+
+@dataclass
+class SamplerOutput:
+    """One sampled subgraph.
+
+    ``node``: global ids of the sampled nodes, the seeds first; ``row``/``col``: local source /
+    target of every sampled edge; ``edge``: the global id (column of ``edge_index``) of every
+    sampled edge; ``num_sampled_nodes[h]`` / ``num_sampled_edges[h]``: how many nodes / edges
+    hop ``h`` added (hop 0 = the seeds)."""
+    node: Tensor
+    row: Tensor
+    col: Tensor
+    edge: Tensor
+    batch_size: int
+    num_sampled_nodes: List[int]
+    num_sampled_edges: List[int]
+
+    @property
+    def edge_index(self) -> Tensor:
+        return torch.stack([self.row, self.col])
+
+
+def _check_fanout(num_neighbors: Sequence[int]) -> List[int]:
+    if isinstance(num_neighbors, int) or not len(num_neighbors):
+        raise ValueError(f'num_neighbors must be a non-empty list with one fan-out per hop '
+                         f'(e.g. [15, 10, 5]; -1 takes all neighbours), got {num_neighbors!r}')
+    out = [int(k) for k in num_neighbors]
+    if any(k < -1 for k in out):
+        raise ValueError(f'num_neighbors holds {min(out)}: a fan-out is >= 0, or -1 for all '
+                         f'neighbours')
+    return out
+
+
+def _floyd(deg: Tensor, k: int, generator: Optional[torch.Generator]) -> Tensor:
+    """Floyd's algorithm, vectorised over rows: ``k`` distinct uniform offsets in
+    ``0 .. deg_i - 1`` for every row ``i`` (all ``deg_i > k``). Step ``s`` draws ``t`` in
+    ``0 .. j`` with ``j = deg - k + s`` and keeps ``t``, or ``j`` when ``t`` was taken."""
+    out = torch.empty(deg.numel(), k, dtype=torch.long, device=deg.device)
+    r = torch.rand(deg.numel(), k, generator=generator, device=deg.device, dtype=torch.float64)
+    for s in range(k):
+        j = deg - k + s
+        t = torch.minimum((r[:, s] * (j + 1)).long(), j)
+        if s:
+            taken = (out[:, :s] == t.view(-1, 1)).any(1)
+            t = torch.where(taken, j, t)
+        out[:, s] = t
+    return out
+
+
+class NeighborSampler:
+    r"""Sample multi-hop neighbourhoods of seed nodes from a CSR of ``edge_index``.
+
+    Messages flow source -> target (PyG's convention), so a seed's neighbours are the sources of
+    its incoming edges; pass both directions of an undirected graph.
+
+    Args:
+        edge_index: the graph ``[2, E]`` (CPU or CUDA; the sampler runs where it lives).
+        num_nodes: the number of nodes (default: ``edge_index.max() + 1``).
+        replace: sample with replacement (``k`` independent uniform draws per node).
+
+    Example::
+
+        sampler = NeighborSampler(edge_index, num_nodes)
+        out = sampler.sample(seeds, [15, 10, 5], generator=torch.Generator().manual_seed(0))
+    """
+
+    def __init__(self, edge_index: Tensor, num_nodes: Optional[int] = None,
+                 replace: bool = False):
+        check_edge_index(edge_index, num_nodes)
+        ei = plain(edge_index)
+        if num_nodes is None:
+            num_nodes = int(ei.max()) + 1 if ei.numel() else 0
+        self.num_nodes = int(num_nodes)
+        self.replace = bool(replace)
+        self.device = ei.device
+        csr = CSR.build(ei[1], ei[0], (self.num_nodes, self.num_nodes))
+        self.rowptr, self.col, self.perm = csr.rowptr, csr.col, csr.perm
+        self.deg = self.rowptr[1:] - self.rowptr[:-1]
+
+    def to(self, device) -> 'NeighborSampler':
+        out = object.__new__(NeighborSampler)
+        out.__dict__.update({k: (v.to(device) if isinstance(v, Tensor) else v)
+                             for k, v in self.__dict__.items()})
+        out.device = torch.device(device)
+        return out
+
+    def _positions(self, nodes: Tensor, k: int, generator: Optional[torch.Generator]):
+        """CSR positions of the sampled in-edges of ``nodes`` and the node (index into
+        ``nodes``) each belongs to."""
+        deg = self.deg.index_select(0, nodes)
+        start = self.rowptr.index_select(0, nodes)
+        ar = torch.arange(nodes.numel(), device=nodes.device)
+        if k < 0 or (not self.replace and bool((deg <= k).all())):
+            owner = torch.repeat_interleave(ar, deg)
+            offset = torch.arange(owner.numel(), device=nodes.device) - \
+                torch.repeat_interleave(torch.cumsum(deg, 0) - deg, deg)
+            return start.index_select(0, owner) + offset, owner
+        if self.replace:
+            has = deg > 0
+            owner = torch.repeat_interleave(ar[has], k)
+            r = torch.rand(owner.numel(), generator=generator, device=nodes.device,
+                           dtype=torch.float64)
+            offset = (r * deg.index_select(0, owner)).long()
+            return start.index_select(0, owner) + offset, owner
+        small = deg <= k
+        pos_small, own_small = self._positions(nodes[small], -1, None)
+        own_small = ar[small].index_select(0, own_small)
+        big = ar[~small]
+        deg_b, start_b = deg.index_select(0, big), start.index_select(0, big)
+        offset = _floyd(deg_b, k, generator)  # [B, k] distinct offsets per row
+        pos_big = (start_b.view(-1, 1) + offset).view(-1)
+        own_big = big.repeat_interleave(k)
+        return torch.cat([pos_small, pos_big]), torch.cat([own_small, own_big])
+
+    def sample(self, seeds: Tensor, num_neighbors: Sequence[int],
+               generator: Optional[torch.Generator] = None) -> SamplerOutput:
+        """Sample ``len(num_neighbors)`` hops around ``seeds`` (distinct node ids).
+
+        ``num_neighbors[h]`` is the fan-out of hop ``h`` (``-1``: all neighbours)."""
+        fanout = _check_fanout(num_neighbors)
+        if not isinstance(seeds, Tensor) or seeds.dim() != 1 or seeds.is_floating_point():
+            raise ValueError('seeds must be a 1-D integer tensor of node ids')
+        seeds = seeds.to(self.device, torch.long)
+        if seeds.numel() and (int(seeds.min()) < 0 or int(seeds.max()) >= self.num_nodes):
+            raise ValueError(f'seeds must lie in 0 .. {self.num_nodes - 1} (the graph has '
+                             f'{self.num_nodes} nodes), got {int(seeds.min())} .. '
+                             f'{int(seeds.max())}')
+        assoc = torch.full((self.num_nodes,), -1, dtype=torch.long, device=self.device)
+        assoc[seeds] = torch.arange(seeds.numel(), device=self.device)
+        if bool((assoc[seeds] != torch.arange(seeds.numel(), device=self.device)).any()):
+            raise ValueError('seeds hold a node id twice: pass distinct seed nodes')
+        nodes, rows, cols, edges = [seeds], [], [], []
+        n_nodes, n_edges = [seeds.numel()], []
+        frontier, first_local, total = seeds, 0, seeds.numel()
+        for k in fanout:
+            pos, owner = self._positions(frontier, k, generator)
+            src = self.col.index_select(0, pos)
+            new = assoc.index_select(0, src) < 0
+            cand = src[new]
+            if cand.numel():  # first appearance of each new node, without a sort
+                ar = torch.arange(cand.numel(), device=self.device)
+                first = scatter(ar, cand, self.num_nodes, 'min')
+                fresh = cand[first.index_select(0, cand) == ar]
+            else:
+                fresh = cand
+            assoc[fresh] = torch.arange(total, total + fresh.numel(), device=self.device)
+            rows.append(assoc.index_select(0, src))
+            cols.append(owner + first_local)
+            edges.append(self.perm.index_select(0, pos))
+            nodes.append(fresh)
+            n_nodes.append(fresh.numel())
+            n_edges.append(pos.numel())
+            first_local, total = total, total + fresh.numel()
+            frontier = fresh
+        empty = torch.zeros(0, dtype=torch.long, device=self.device)
+        cat = (lambda xs: torch.cat(xs) if xs else empty)
+        return SamplerOutput(torch.cat(nodes), cat(rows), cat(cols), cat(edges),
+                             int(seeds.numel()), n_nodes, n_edges)
+
+
+class _Identity(torch.utils.data.Dataset):
+    """The batch sampler yields the items themselves."""
+
+    def __getitem__(self, item):
+        return item
+
+
+class _SeededBatches(torch.utils.data.Sampler):
+    """Batches of seed positions, each with its own sampling seed drawn from ``generator``."""
+
+    def __init__(self, num: int, batch_size: int, shuffle: bool, drop_last: bool,
+                 generator: Optional[torch.Generator]):
+        self.num, self.batch_size, self.shuffle = num, batch_size, shuffle
+        self.drop_last, self.generator = drop_last, generator
+
+    def __len__(self) -> int:
+        return self.num // self.batch_size if self.drop_last else \
+            -(-self.num // self.batch_size)
+
+    def __iter__(self) -> Iterator[tuple]:
+        g = self.generator
+        if g is None:
+            g = torch.Generator().manual_seed(int(torch.empty((), dtype=torch.int64)
+                                                  .random_().item()))
+        order = torch.randperm(self.num, generator=g) if self.shuffle else torch.arange(self.num)
+        for b in range(len(self)):
+            idx = order[b * self.batch_size:(b + 1) * self.batch_size]
+            seed = int(torch.randint(0, 2 ** 62, (), generator=g))
+            yield [(idx, seed)]
+
+
+class NeighborLoader(torch.utils.data.DataLoader):
+    r"""Mini-batches of sampled neighbourhoods of ``input_nodes``, as PyG's ``NeighborLoader``.
+
+    Args:
+        data: the graph (:class:`~torch_geometric.data.Data`); node attributes (``x``, ``y``,
+            any tensor with ``num_nodes`` rows) and edge attributes are sliced per batch.
+        num_neighbors: fan-out per hop, e.g. ``[15, 10, 5]`` (``-1``: all neighbours).
+        input_nodes: seed nodes (ids or a boolean mask; default: all nodes).
+        batch_size, shuffle, drop_last, num_workers, ...: as :class:`torch.utils.data.DataLoader`.
+        replace: sample with replacement.
+        generator: a CPU :class:`torch.Generator` for the order and the per-batch seeds (a run
+            with the same generator state yields the same batches).
+
+    Each batch is a ``Data`` with ``n_id``, ``e_id``, ``input_id``, ``batch_size``,
+    ``num_sampled_nodes``, ``num_sampled_edges``; its first ``batch_size`` nodes are the seeds.
+    """
+
+    def __init__(self, data: Data, num_neighbors: Sequence[int],
+                 input_nodes: Optional[Tensor] = None, batch_size: int = 1,
+                 shuffle: bool = False, drop_last: bool = False, replace: bool = False,
+                 generator: Optional[torch.Generator] = None, **kwargs):
+        if not isinstance(data, Data):
+            raise ValueError(f'NeighborLoader takes a torch_geometric.data.Data, got '
+                             f'{type(data).__name__}')
+        if data.edge_index is None:
+            raise ValueError('data has no edge_index: the loader samples its edges')
+        if int(batch_size) < 1:
+            raise ValueError(f'batch_size must be >= 1, got {batch_size}')
+        for key in ('sampler', 'batch_sampler', 'collate_fn'):
+            if key in kwargs:
+                raise ValueError(f'NeighborLoader sets {key} itself; do not pass it')
+        self.num_neighbors = _check_fanout(num_neighbors)
+        self.data = data
+        n = data.num_nodes
+        self.node_sampler = NeighborSampler(data.edge_index, n, replace=replace)
+        if input_nodes is None:
+            input_nodes = torch.arange(n)
+        elif input_nodes.dtype == torch.bool:
+            if input_nodes.numel() != n:
+                raise ValueError(f'the input_nodes mask has {input_nodes.numel()} entries for '
+                                 f'{n} nodes')
+            input_nodes = input_nodes.nonzero().view(-1)
+        self.input_nodes = input_nodes.view(-1).long().cpu()
+        if kwargs.get('num_workers', 0) and self.node_sampler.device.type != 'cpu':
+            raise ValueError('a CUDA graph samples in the main process: use num_workers=0')
+        batches = _SeededBatches(self.input_nodes.numel(), int(batch_size), shuffle, drop_last,
+                                 generator)
+        super().__init__(_Identity(), batch_sampler=batches, collate_fn=self._collate, **kwargs)
+
+    def _collate(self, items) -> Data:
+        (idx, seed), = items
+        dev = self.node_sampler.device
+        g = torch.Generator(device=dev)
+        g.manual_seed(seed)
+        seeds = self.input_nodes.index_select(0, idx)
+        out = self.node_sampler.sample(seeds, self.num_neighbors, generator=g)
+        return self.subgraph(out, idx)
+
+    def subgraph(self, out: SamplerOutput, input_id: Optional[Tensor] = None) -> Data:
+        """The ``Data`` of a sampled subgraph (attributes sliced by node and edge ids)."""
+        data = self.data
+        batch = Data(edge_index=out.edge_index, num_nodes=out.node.numel())
+        n, e = data.num_nodes, data.num_edges
+        for key, value in data.items():
+            if key in ('edge_index', 'num_nodes') or not isinstance(value, Tensor):
+                continue
+            if value.dim() >= 1 and value.size(0) == n and data.is_node_attr(key):
+                batch[key] = value.index_select(0, out.node.to(value.device))
+            elif value.dim() >= 1 and value.size(0) == e and data.is_edge_attr(key):
+                batch[key] = value.index_select(0, out.edge.to(value.device))
+        batch.n_id, batch.e_id = out.node, out.edge
+        batch.batch_size = out.batch_size
+        batch.input_id = input_id
+        batch.num_sampled_nodes = out.num_sampled_nodes
+        batch.num_sampled_edges = out.num_sampled_edges
+        return batch

@@ -1,0 +1,176 @@
+"""Mesh files: OBJ, OFF, PLY (ascii, binary little- and big-endian), polygons, bad files."""
+import struct
+
+import numpy as np
+import pytest
+import torch
+
+from gdl_graphs.domains.mesh import mesh_to_graph, torus_mesh
+from gdl_graphs.io import read_mesh, write_mesh
+from gdl_graphs.io.mesh import triangulate
+from gdl_graphs.testing import assert_close
+
+POLYS = [[0, 1, 2, 3], [3, 2, 4], [0, 1, 5, 6, 7]]
+FANS = [[0, 1, 2], [0, 2, 3], [3, 2, 4], [0, 1, 5], [0, 5, 6], [0, 6, 7]]
+
+
+@pytest.mark.parametrize('name,binary', [('m.obj', False), ('m.off', False), ('m.ply', False),
+                                         ('m.ply', True)])
+def test_round_trip_is_exact(tmp_path, name, binary):
+    pos, face = torus_mesh(6, 4)
+    write_mesh(tmp_path / name, pos, face, binary=binary)
+    p, f = read_mesh(tmp_path / name, dtype=torch.float64)
+    assert torch.equal(p, pos) and torch.equal(f, face)
+    assert read_mesh(tmp_path / name)[0].dtype == torch.float32
+    data = mesh_to_graph(p, f)
+    assert data.edge_index.size(1) == 3 * face.size(1)
+
+
+@pytest.mark.parametrize('name,binary', [('q.obj', False), ('q.off', False), ('q.ply', False),
+                                         ('q.ply', True)])
+def test_polygons_are_fan_triangulated(tmp_path, name, binary):
+    pos = torch.randn(8, 3, dtype=torch.float64)
+    write_mesh(tmp_path / name, pos, POLYS, binary=binary)
+    _, f = read_mesh(tmp_path / name)
+    assert f.t().tolist() == FANS
+    assert triangulate(POLYS).tolist() == FANS
+
+
+def test_obj_features(tmp_path):
+    text = """# a quad with texture coordinates, normals and a negative index
+mtllib x.mtl
+o quad
+v 0 0 0
+v 1 0 0 1.0
+v 1 1 0
+v 0 1 0
+vt 0 0
+vn 0 0 1
+usemtl red
+s off
+f 1/1/1 2/1/1 3//1 -1
+l 1 2
+"""
+    (tmp_path / 'a.obj').write_text(text)
+    pos, face = read_mesh(tmp_path / 'a.obj')
+    assert pos.shape == (4, 3) and face.t().tolist() == [[0, 1, 2], [0, 2, 3]]
+
+
+def test_off_variants_and_comments(tmp_path):
+    (tmp_path / 'a.off').write_text('OFF 4 2 0\n# comment\n0 0 0\n1 0 0\n1 1 0\n0 1 0\n'
+                                    '3 0 1 2 255 0 0\n3 0 2 3\n')
+    pos, face = read_mesh(tmp_path / 'a.off')
+    assert face.t().tolist() == [[0, 1, 2], [0, 2, 3]]
+    (tmp_path / 'b.off').write_text('COFF\n3 1 0\n0 0 0 1 1 1 1\n1 0 0 1 1 1 1\n0 1 0 1 1 1 1\n'
+                                    '3 0 1 2\n')
+    assert read_mesh(tmp_path / 'b.off')[1].t().tolist() == [[0, 1, 2]]
+
+
+def ply_binary(order: str, extra_vertex_prop=True, mixed=False) -> bytes:
+    pos = np.array([[0, 0, 0], [1, 0, 0], [1, 1, 0], [0, 1, 0]], dtype=np.float32)
+    fmt = 'binary_little_endian' if order == '<' else 'binary_big_endian'
+    head = ['ply', f'format {fmt} 1.0', 'comment made by a test', 'element vertex 4',
+            'property float x', 'property float y', 'property float z']
+    if extra_vertex_prop:
+        head.append('property uchar red')
+    head += ['element face 2', 'property list uchar int vertex_indices', 'property int flag',
+             'element edge 1', 'property int vertex1', 'property int vertex2', 'end_header']
+    out = ('\n'.join(head) + '\n').encode()
+    for p in pos:
+        out += struct.pack(order + 'fff', *p)
+        if extra_vertex_prop:
+            out += struct.pack(order + 'B', 7)
+    faces = [[0, 1, 2, 3], [0, 2, 3]] if mixed else [[0, 1, 2], [0, 2, 3]]
+    for f in faces:
+        out += struct.pack(order + 'B' + 'i' * len(f), len(f), *f) + struct.pack(order + 'i', 5)
+    out += struct.pack(order + 'ii', 0, 1)
+    return out
+
+
+@pytest.mark.parametrize('order', ['<', '>'])
+@pytest.mark.parametrize('mixed', [False, True])
+def test_binary_ply_with_extra_properties_and_elements(tmp_path, order, mixed):
+    (tmp_path / 'a.ply').write_bytes(ply_binary(order, mixed=mixed))
+    pos, face = read_mesh(tmp_path / 'a.ply')
+    assert_close(pos[2], torch.tensor([1.0, 1.0, 0.0]))
+    want = [[0, 1, 2], [0, 2, 3], [0, 2, 3]] if mixed else [[0, 1, 2], [0, 2, 3]]
+    assert face.t().tolist() == want
+
+
+def test_bad_files(tmp_path):
+    pos, face = torus_mesh(4, 3)
+    write_mesh(tmp_path / 'ok.obj', pos, face)
+    text = (tmp_path / 'ok.obj').read_text()
+    cases = {
+        'range.obj': (text + 'f 1 2 99\n', r'range.obj: face index out of range: vertex 98'),
+        'zero.obj': (text + 'f 0 1 2\n', 'index 0'),
+        'two.obj': (text + 'f 1 2\n', 'at least 3 vertices'),
+        'nov.obj': ('hello\nworld\nthis\nis\nnot\na mesh\n', 'not an OBJ'),
+        'badv.obj': ('v 1 2\n', 'three numbers'),
+        'trunc.off': ('OFF\n4 2 0\n0 0 0\n1 0 0\n', 'truncated'),
+        'notoff.off': ('PLY\n1 2 3\n', "not an OFF file"),
+        'count.off': ('OFF\n3 1 0\n0 0 0\n1 0 0\n0 1 0\n4 0 1 2\n', 'announces 4'),
+        'range.off': ('OFF\n3 1 0\n0 0 0\n1 0 0\n0 1 0\n3 0 1 3\n', 'out of range'),
+        'nan.off': ('OFF\n3 1 0\n0 0 0\nnan 0 0\n0 1 0\n3 0 1 2\n', 'non-finite'),
+        'notply.ply': ('solid cube\nfacet normal 0 0 1\n', "not a PLY file"),
+        'nover.ply': ('ply\nformat ascii 1.0\nelement face 0\nproperty list uchar int '
+                      'vertex_indices\nend_header\n', "no 'vertex' element"),
+        'fmt.ply': ('ply\nformat binary_middle_endian 1.0\nend_header\n', 'unknown PLY format'),
+        'short.ply': ('ply\nformat ascii 1.0\nelement vertex 3\nproperty float x\nproperty '
+                      'float y\nproperty float z\nend_header\n0 0 0\n', 'truncated'),
+        'mesh.stl': ('solid x\n', 'unknown mesh extension'),
+        'cloud.obj': ('v 0 0 0\nv 1 0 0\nv 0 1 0\n', 'no faces'),
+        'cloud.ply': ('ply\nformat ascii 1.0\nelement vertex 1\nproperty float x\nproperty '
+                      'float y\nproperty float z\nend_header\n0 0 0\n', 'no faces'),
+    }
+    for name, (content, match) in cases.items():
+        (tmp_path / name).write_text(content)
+        with pytest.raises(ValueError, match=match):
+            read_mesh(tmp_path / name)
+    (tmp_path / 'bin.obj').write_bytes(b'\x00\x01\x02v 1 2 3')
+    with pytest.raises(ValueError, match='binary data'):
+        read_mesh(tmp_path / 'bin.obj')
+    data = ply_binary('<')
+    (tmp_path / 'cut.ply').write_bytes(data[:len(data) - 30])
+    with pytest.raises(ValueError, match='truncated binary PLY'):
+        read_mesh(tmp_path / 'cut.ply')
+    with pytest.raises(ValueError, match='no such file'):
+        read_mesh(tmp_path / 'missing.obj')
+    with pytest.raises(ValueError, match='unknown mesh format'):
+        read_mesh(tmp_path / 'ok.obj', format='stl')
+    # format= overrides the extension
+    (tmp_path / 'mesh.txt').write_text(text)
+    assert read_mesh(tmp_path / 'mesh.txt', format='obj')[1].shape == face.shape
+
+
+def test_write_is_atomic(tmp_path):
+    pos, face = torus_mesh(4, 3)
+    with pytest.raises(ValueError, match=r'\[N, 3\]'):
+        write_mesh(tmp_path / 'x.obj', pos[:, :2], face)
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize('name', ['messy.obj', 'messy.ply'])
+def test_messy_meshes_written_and_read_give_finite_graphs(tmp_path, name):
+    """Boundary, non-manifold edge, duplicate and degenerate faces, a zero-area face and an
+    unreferenced vertex, through a file: the graph is finite, the repairs are the documented
+    ones."""
+    from gdl_graphs.domains.mesh import mesh_report
+    pos = torch.tensor([[0, 0, 0], [1, 0, 0], [0, 1, 0], [0, -1, 0], [0, 0, 1], [2, 0, 0],
+                        [5, 5, 5]], dtype=torch.float64)
+    polys = [[0, 1, 2], [1, 0, 3], [0, 1, 4],        # edges 0-1 (4 faces), 1-4 (3)
+             [0, 1, 2], [2, 1, 0],                    # duplicates
+             [1, 1, 2],                               # repeated index
+             [0, 1, 5],                               # zero area (collinear)
+             [1, 5, 4, 2]]                            # a quad
+    write_mesh(tmp_path / name, pos, polys)
+    p, f = read_mesh(tmp_path / name, dtype=torch.float64)
+    rep = mesh_report(p, f)
+    assert (rep.non_manifold_edges, rep.duplicate_faces, rep.degenerate_faces,
+            rep.zero_area_faces, rep.unreferenced_vertices) == (2, 2, 1, 1, 1)
+    assert rep.boundary_edges > 0
+    data = mesh_to_graph(p, f)
+    for k in ('normal', 'frame', 'edge_coords', 'connection'):
+        assert bool(torch.isfinite(data[k]).all())
+    with pytest.raises(ValueError, match='non manifold edges'):
+        mesh_to_graph(p, f, repair=False)
