@@ -17,14 +17,6 @@ SIZES = [5, 1, 7, 0, 3]  # ragged, with a one-element and an empty set
 TOL = dict(atol=1e-10, rtol=1e-10)
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """Tiny tensors: intra-op threads only add contention on a shared machine."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
 
 def ragged(sizes=SIZES, dim=8, seed=0):
     g = torch.Generator().manual_seed(seed)

@@ -5,7 +5,7 @@ import torch
 from torch_geometric.data import Data
 
 from gdl_graphs.coarsening import coarsen, coarsen_data, consecutive, global_pool, pool, unpool
-from gdl_graphs.testing import Permutation, assert_close, assert_permutation_equivariant
+from gdl_graphs.testing import assert_close, assert_permutation_equivariant
 
 
 def test_coarsen_matches_brute_force():

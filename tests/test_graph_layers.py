@@ -17,14 +17,6 @@ from gdl_graphs.testing import assert_close, assert_permutation_equivariant
 F_IN, F_OUT, D = 5, 4, 3
 
 
-@pytest.fixture(autouse=True, scope='module')
-def one_thread():
-    """Tiny graphs: one thread avoids OpenMP contention on a shared machine."""
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(old)
-
 
 def make_graph(seed: int = 0) -> Data:
     """Two graphs in a batch: random edges, multi-edges, self-loops (one doubled, one

@@ -16,14 +16,6 @@ from gdl_graphs.testing import assert_close, assert_permutation_equivariant
 H = 6
 
 
-@pytest.fixture(autouse=True, scope='module')
-def one_thread():
-    """Tiny graphs: one thread avoids OpenMP contention on a shared machine."""
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(old)
-
 
 def molecules(seed=0, sizes=(5, 7, 4)):
     """A batch of small 'molecules': integer atom and bond features, undirected edges,

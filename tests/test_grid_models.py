@@ -70,12 +70,7 @@ def test_bad_input_is_a_clear_error():
 def test_tour_row_trains_the_digits_cnn():
     pytest.importorskip('sklearn')
     from gdl_graphs.tour import grid
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)      # as on the tour's one core; the shared CI machine is small
-    try:
-        row = grid.run()
-    finally:
-        torch.set_num_threads(threads)
+    row = grid.run()
     assert row.ok, row
     assert row.error <= 1e-10
     acc = float(row.result.split('acc ')[1].split()[0])

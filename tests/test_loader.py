@@ -6,14 +6,6 @@ from torch_geometric.data import Data
 from gdl_graphs.loader import NeighborLoader, NeighborSampler
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Tiny tensors: one thread avoids OpenMP barriers on a busy machine."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
 
 
 def random_graph(n=40, e=300, seed=0):

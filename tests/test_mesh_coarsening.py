@@ -13,14 +13,6 @@ from gdl_graphs.testing.gauge import GaugeChange, geometry
 TYPES = (2, 2, 1)
 
 
-@pytest.fixture(autouse=True, scope='module')
-def one_thread():
-    """One intra-op thread: the shared machine is oversubscribed (restored afterwards)."""
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(old)
-
 
 def noisy_torus(seed=0):
     pos, face = torus_mesh(12, 7)

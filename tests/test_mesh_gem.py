@@ -13,15 +13,6 @@ from gdl_graphs.nn import GEMConv, RegularNonlinearity
 from gdl_graphs.testing import Permutation, assert_close, assert_equivariant
 from gdl_graphs.testing.gauge import GaugeChange, geometry
 
-@pytest.fixture(autouse=True, scope='module')
-def one_thread():
-    """The shared CI machine is oversubscribed: one intra-op thread keeps these small tests
-    fast (2 threads can be 30x slower under load). Restored afterwards."""
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(old)
-
 
 
 def random_mesh(seed=0, n_major=9, n_minor=6):

@@ -14,15 +14,6 @@ from gdl_graphs.testing import assert_close
 
 ATTRS = ('pos', 'normal', 'frame', 'edge_coords', 'connection')
 
-@pytest.fixture(autouse=True, scope='module')
-def one_thread():
-    """The shared CI machine is oversubscribed: one intra-op thread keeps these small tests
-    fast (2 threads can be 30x slower under load). Restored afterwards."""
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(old)
-
 
 
 def finite(data):

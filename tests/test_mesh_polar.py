@@ -12,14 +12,6 @@ from gdl_graphs.testing import Permutation, assert_close, assert_equivariant
 from gdl_graphs.testing.gauge import GaugeChange
 
 
-@pytest.fixture(autouse=True, scope='module')
-def one_thread():
-    """One intra-op thread: the shared machine is oversubscribed (restored afterwards)."""
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(old)
-
 
 def mesh(seed=0):
     pos, face = torus_mesh(8, 5)

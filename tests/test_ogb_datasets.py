@@ -16,14 +16,6 @@ from gdl_graphs.datasets import (DatasetError, allow_pyg_classes, build_graph_da
 pytest.importorskip('ogb')
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Tiny tensors: one thread avoids OpenMP barriers on a busy machine."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
 
 
 @pytest.fixture(autouse=True)

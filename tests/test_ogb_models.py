@@ -15,14 +15,6 @@ pytest.importorskip('ogb')
 from ogb.graphproppred.mol_encoder import AtomEncoder, BondEncoder  # noqa: E402
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Tiny tensors: one thread avoids OpenMP barriers on a busy machine."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
 
 # ------------------------------------------------------------- OGB's example code (reference)
 

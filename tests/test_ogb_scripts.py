@@ -16,14 +16,6 @@ pytest.importorskip('ogb')
 SCRIPTS = pathlib.Path(__file__).resolve().parents[1] / 'scripts'
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Tiny tensors: one thread avoids OpenMP barriers on a busy machine."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
 
 def load_script(name):
     sys.path.insert(0, str(SCRIPTS))

@@ -18,14 +18,6 @@ LENGTHS = [4, 1, 6, 2]
 TOL = dict(atol=1e-10, rtol=1e-10)
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """Tiny tensors: intra-op threads only add contention on a shared machine."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
 
 def ragged(lengths=LENGTHS, dim=3, seed=0):
     g = torch.Generator().manual_seed(seed)

@@ -16,14 +16,6 @@ SIZES = [4, 1, 6, 0, 3]  # ragged, with a one-element and an empty set
 F_IN, F_OUT = 5, 3
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """Tiny tensors: intra-op threads only add contention on a shared machine."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
 
 def ragged_sets(sizes=SIZES, f=F_IN, seed=0):
     g = torch.Generator().manual_seed(seed)

@@ -20,7 +20,6 @@ from __future__ import annotations
 import contextlib
 from typing import Iterator, Optional, Sequence, Tuple
 
-import torch
 from torch import Tensor
 from torch_geometric.nn import MessagePassing
 

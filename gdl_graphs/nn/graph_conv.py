@@ -2,7 +2,6 @@ from __future__ import annotations
 
 from typing import Optional, Tuple, Union
 
-import torch
 from torch import Tensor
 from torch.nn import Linear
 

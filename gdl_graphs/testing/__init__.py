@@ -8,7 +8,7 @@ objects with a ``__call__``; the domain modules add theirs here.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Callable, Optional, Sequence, Tuple, Union
+from typing import Any, Callable, Optional, Sequence
 
 import torch
 from torch import Tensor

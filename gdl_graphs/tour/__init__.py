@@ -41,12 +41,23 @@ def row_modules() -> List[str]:
 def run_tour(only: Optional[List[str]] = None, stream=sys.stdout) -> int:
     """Run every row (or those whose module name is in ``only``); return the exit code."""
     import torch
-    torch.set_num_threads(min(2, torch.get_num_threads()))
+    # the rows are small: one thread is as fast, and immune to OpenMP oversubscription when
+    # the machine is busy (two spinning threads on one free core run many times slower)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        return _run(only, stream)
+    finally:
+        torch.set_num_threads(threads)
+
+
+def _run(only: Optional[List[str]], stream) -> int:
     rows: List[Row] = []
     names = row_modules()
     if only:
         names = [n for n in names if n.rsplit('.', 1)[1] in only]
-    header = f"{'domain':<14} {'graph':<30} {'layer':<22} {'check':<30} {'error':>9}  result"
+    header = (f"{'domain':<13} {'graph':<31} {'layer':<25} {'check':<37} {'error':>8}  "
+              f"result")
     for k, name in enumerate(names, 1):
         short = name.rsplit('.', 1)[1]
         print(f'[{k}/{len(names)}] {short} ...', file=stream, flush=True)
@@ -63,8 +74,8 @@ def run_tour(only: Optional[List[str]] = None, stream=sys.stdout) -> int:
     print('-' * len(header), file=stream)
     for r in rows:
         mark = 'ok' if r.ok else 'FAIL'
-        print(f'{r.domain:<14} {r.graph:<30} {r.layer:<22} {r.check:<30} {r.error:9.1e}  '
-              f'{mark}  {r.result}', file=stream)
+        print(f'{r.domain:<13} {r.graph:<31} {r.layer:<25} {r.check:<37} {r.error:8.1e}  '
+              f'{mark:<4} {r.result}', file=stream)
     failed = [r.domain for r in rows if not r.ok]
     if failed:
         print(f"\nFAILED checks: {', '.join(failed)}", file=stream)

@@ -68,7 +68,7 @@ def _knn_brute(pos, k, chunk=2048):
 
 def rows(quick: bool, device: str):
     g = torch.Generator().manual_seed(0)
-    out = []
+    out = []  # every lambda binds its inputs: the names are reused below
     peer = torch_cluster is not None
 
     # graclus -------------------------------------------------------------------------------
@@ -77,15 +77,16 @@ def rows(quick: bool, device: str):
     ei = torch.cat([half, half.flip(0)], 1).to(device)
     w = torch.rand(e // 2, generator=g)
     w = torch.cat([w, w]).to(device)  # a symmetric weight: ties only by coincidence
-    cand = {'gdl graclus (handshake rounds)': lambda: graclus(ei, w, n)}
+    cand = {'gdl graclus (handshake rounds)': lambda ei=ei, w=w, n=n: graclus(ei, w, n)}
     if peer:
         row, col = ei
-        cand = {'torch_cluster.graclus_cluster': lambda: torch_cluster.graclus_cluster(
-            row, col, w, n), **cand}
+        cand = {'torch_cluster.graclus_cluster': lambda row=row, col=col, w=w, n=n:
+                torch_cluster.graclus_cluster(row, col, w, n), **cand}
         base = 'torch_cluster.graclus_cluster'
         note = 'peer: torch-cluster (its wrapper sorts the edges to CSR, as PyG graclus does)'
     else:
-        cand = {'sequential greedy (python loop)': lambda: _greedy_python(ei, w, n), **cand}
+        cand = {'sequential greedy (python loop)':
+                lambda ei=ei, w=w, n=n: _greedy_python(ei, w, n), **cand}
         base = 'sequential greedy (python loop)'
         note = 'torch-cluster not installed: vs the sequential greedy loop'
     out.append(Row(f'graclus N={n} E={e} weighted', base, cand,
@@ -93,20 +94,23 @@ def rows(quick: bool, device: str):
     if peer:
         wn = normalized_cut(ei, None, n)
         out.append(Row(f'graclus N={n} E={e} normalized cut', 'torch_cluster.graclus_cluster',
-                       {'torch_cluster.graclus_cluster': lambda: torch_cluster.graclus_cluster(
-                           row, col, wn, n),
-                        'gdl graclus (handshake rounds)': lambda: graclus(ei, wn, n)},
+                       {'torch_cluster.graclus_cluster': lambda row=row, col=col, wn=wn, n=n:
+                        torch_cluster.graclus_cluster(row, col, wn, n),
+                        'gdl graclus (handshake rounds)': lambda ei=ei, wn=wn, n=n:
+                        graclus(ei, wn, n)},
                        goals={'gdl graclus (handshake rounds)': 2.0}))
 
     # fps -----------------------------------------------------------------------------------
     n = 10_000 if quick else 100_000
     pos = torch.rand(n, 3, generator=g).to(device)
-    cand = {'gdl fps': lambda: fps(pos, ratio=0.1, random_start=False)}
+    cand = {'gdl fps': lambda pos=pos: fps(pos, ratio=0.1, random_start=False)}
     if peer:
-        cand = {'torch_cluster.fps': lambda: torch_cluster.fps(pos, None, 0.1, False), **cand}
+        cand = {'torch_cluster.fps': lambda pos=pos: torch_cluster.fps(pos, None, 0.1, False),
+                **cand}
         base = 'torch_cluster.fps'
     else:
-        cand = {'textbook loop (.item() per step)': lambda: _fps_loop(pos, n // 10), **cand}
+        cand = {'textbook loop (.item() per step)': lambda pos=pos, n=n: _fps_loop(pos, n // 10),
+                **cand}
         base = 'textbook loop (.item() per step)'
     out.append(Row(f'fps N={n} ratio=0.1 D=3', base, cand, goals={'gdl fps': 2.0}))
 
