@@ -184,6 +184,12 @@ def test_torch_scatter_backend_agrees(reduce):
     assert_close(outs[1][0], outs[0][0], atol=1e-12, rtol=1e-12)
     if reduce not in ('max', 'min'):  # ties split the gradient differently
         assert_close(outs[1][1], outs[0][1], atol=1e-12, rtol=1e-12)
+    ptr = torch.tensor([0, 4, 4, 11, 20])  # an empty segment
+    segs = []
+    for backend in ('torch', 'torch_scatter'):
+        with use_backend(backend):
+            segs.append(segment(x, ptr, reduce))
+    assert_close(segs[1], segs[0], atol=1e-12, rtol=1e-12, name='segment')
 
 
 def test_unknown_backend_and_kernel_are_refused():

@@ -83,7 +83,13 @@ def scatter(src: Tensor, index: Tensor, dim_size: int, reduce: str = 'sum',
             out = getattr(_torch_scatter, f'scatter_{reduce}')(src, index, dim=dim,
                                                                dim_size=dim_size)[0]
             return out
-        return _torch_scatter.scatter(src, index, dim=dim, dim_size=dim_size, reduce=reduce)
+        out = _torch_scatter.scatter(src, index, dim=dim, dim_size=dim_size, reduce=reduce)
+        if reduce == 'mul':  # torch_scatter leaves empty groups at 1; the convention is 0
+            shape = [1] * src.dim()
+            shape[dim] = -1
+            empty = (torch.bincount(index, minlength=dim_size) == 0).view(shape)
+            out = torch.where(empty, torch.zeros((), dtype=out.dtype, device=out.device), out)
+        return out
 
     size = list(src.shape)
     size[dim] = dim_size
@@ -104,7 +110,7 @@ def scatter(src: Tensor, index: Tensor, dim_size: int, reduce: str = 'sum',
 def segment(src: Tensor, ptr: Tensor, reduce: str = 'sum') -> Tensor:
     """Reduce consecutive slices ``src[ptr[i]:ptr[i+1]]`` (a sorted ``index``); empty gives 0."""
     reduce = _check_reduce(reduce)
-    if _backend == 'torch_scatter':
+    if _backend == 'torch_scatter' and reduce != 'mul':  # it has no segment product
         if reduce in ('max', 'min'):
             return getattr(_torch_scatter, f'segment_{reduce}_csr')(src, ptr)[0]
         return _torch_scatter.segment_csr(src, ptr, reduce=reduce)

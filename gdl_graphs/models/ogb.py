@@ -20,10 +20,10 @@ from __future__ import annotations
 from typing import Dict, List, Optional
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor
 
 from ..coarsening.core import global_pool
+from ..nn.functional import dropout, relu_dropout
 from ..nn.ogb_mol_conv import FeatureEncoder, MolGCNConv, MolGINConv
 from .registry import register
 
@@ -100,8 +100,9 @@ class MolNodeGNN(torch.nn.Module):
                 h_list[layer] = h_in
             h = self.batch_norms[layer](self.convs[layer](h_in, edge_index, edge_attr))
             if layer < self.num_layer - 1:
-                h = F.relu(h)
-            h = F.dropout(h, self.drop_ratio, training=self.training)
+                h = relu_dropout(h, self.drop_ratio, self.training)
+            else:
+                h = dropout(h, self.drop_ratio, self.training)
             if self.residual:
                 h = h + h_in
             h_list.append(h)
@@ -201,7 +202,7 @@ class NodeGNN(torch.nn.Module):
     def _between(self, i: int, x: Tensor) -> Tensor:
         if self.bns:
             x = self.bns[i](x)
-        return F.dropout(F.relu(x), self.dropout, training=self.training)
+        return relu_dropout(x, self.dropout, self.training)
 
     def forward(self, x: Tensor, edge_index: Tensor) -> Tensor:
         for i, conv in enumerate(self.convs[:-1]):

@@ -2,13 +2,13 @@ from __future__ import annotations
 
 from typing import Optional, Tuple
 
-import torch.nn.functional as F
 from torch import Tensor
 from torch.nn import BatchNorm1d, Linear, ReLU, Sequential
 
 from ..coarsening.core import global_pool
 from ..core import GDLConv
 from ..core.validate import check_index, check_node_features
+from .functional import dropout
 
 
 class VirtualNode(GDLConv):
@@ -81,7 +81,7 @@ class VirtualNode(GDLConv):
                              f'got {list(vn.shape)}')
         h = self.broadcast(x, vn, batch)
         pooled = global_pool(h, batch, self.reduce, num_graphs=vn.size(0))
-        new = F.dropout(self.mlp(pooled + vn), self.dropout, training=self.training)
+        new = dropout(self.mlp(pooled + vn), self.dropout, self.training)
         return h, (vn + new) if self.residual else new
 
     def __repr__(self) -> str:
