@@ -241,3 +241,17 @@ def test_segment_on_integers(reduce):
     assert out.dtype == torch.long
     if reduce != 'mean':
         assert torch.equal(out, ref.long())
+
+
+@pytest.mark.parametrize('dtype', [torch.float64, torch.long])
+@pytest.mark.parametrize('reduce', ['max', 'min'])
+def test_scatter_without_empty_fill(dtype, reduce):
+    src = torch.tensor([3, -7, 2, 9, -1], dtype=dtype)
+    index = torch.tensor([0, 0, 2, 2, 2])
+    out = scatter(src, index, 4, reduce, fill_empty=False)
+    ref = scatter(src, index, 4, reduce)
+    assert torch.equal(out[[0, 2]], ref[[0, 2]])
+    lowest = float('-inf') if dtype.is_floating_point else torch.iinfo(dtype).min
+    highest = float('inf') if dtype.is_floating_point else torch.iinfo(dtype).max
+    ident = lowest if reduce == 'max' else highest
+    assert out[1] == ident and out[3] == ident

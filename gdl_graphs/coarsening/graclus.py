@@ -143,18 +143,17 @@ def graclus(edge_index: Tensor, weight: Optional[Tensor] = None,
     rounds = 0
     while key.numel():
         rounds += 1
-        flat = uv.view(-1)
         # every free node points at its heaviest remaining edge; mutual pointers match
-        best = scatter(key.repeat(2), flat, n, 'max')
-        mine = best[flat].view(2, -1) == key
-        win = mine[0] & mine[1]
+        # (a node without edges is never read, so its group may keep the identity)
+        best = torch.maximum(scatter(key, uv[0], n, 'max', fill_empty=False),
+                             scatter(key, uv[1], n, 'max', fill_empty=False))
+        win = (best[uv[0]] == key) & (best[uv[1]] == key)
         mu, mv = uv[:, win]
         partner[mu] = mv
         partner[mv] = mu
         free[mu] = False
         free[mv] = False
-        live = free[flat].view(2, -1)
-        alive = (live[0] & live[1]).nonzero().view(-1)
+        alive = (free[uv[0]] & free[uv[1]]).nonzero().view(-1)
         uv, key = uv[:, alive], key[alive]
     _last_rounds = rounds
     return torch.minimum(cluster, partner)

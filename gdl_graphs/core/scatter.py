@@ -70,11 +70,14 @@ def _broadcast(index: Tensor, src: Tensor, dim: int) -> Tensor:
 
 
 def scatter(src: Tensor, index: Tensor, dim_size: int, reduce: str = 'sum',
-            dim: int = 0) -> Tensor:
+            dim: int = 0, fill_empty: bool = True) -> Tensor:
     r"""Reduce the slices of ``src`` along ``dim`` into ``dim_size`` groups given by ``index``.
 
     :math:`\mathrm{out}_i = \bigoplus_{e : \mathrm{index}_e = i} \mathrm{src}_e`, with
-    :math:`\bigoplus` in {sum, mean, max, min, mul}; empty groups give 0.
+    :math:`\bigoplus` in {sum, mean, max, min, mul}; empty groups give 0. With
+    ``fill_empty=False``, max and min leave empty groups at the reduction's identity (the
+    dtype's lowest or highest value, ``-inf``/``inf`` for floats), which is faster: for callers
+    that never read an empty group.
     """
     reduce = _check_reduce(reduce)
     dim = dim % src.dim() if src.dim() > 0 else 0
@@ -103,6 +106,14 @@ def scatter(src: Tensor, index: Tensor, dim_size: int, reduce: str = 'sum',
         if not src.is_floating_point():  # integer mean rounds down (as torch_scatter)
             return torch.div(out, count.view(shape), rounding_mode='floor')
         return out / count.view(shape)
+    if not fill_empty and reduce in ('max', 'min'):
+        if src.is_floating_point():
+            ident = float('-inf') if reduce == 'max' else float('inf')
+        else:
+            info = torch.iinfo(src.dtype)
+            ident = info.min if reduce == 'max' else info.max
+        return src.new_full(size, ident).scatter_reduce_(
+            dim, _broadcast(index, src, dim), src, _TORCH_REDUCE[reduce], include_self=True)
     return src.new_zeros(size).scatter_reduce_(dim, _broadcast(index, src, dim), src,
                                                _TORCH_REDUCE[reduce], include_self=False)
 
