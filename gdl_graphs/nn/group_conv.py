@@ -1,19 +1,16 @@
 from __future__ import annotations
 
-import math
 from typing import Union
 
-import torch
 from torch import Tensor
-from torch.nn import Parameter, init
 
-from ..core import GDLConv
-from ..core.lattice import check_stencil, dense_conv
+from ..core.lattice import dense_conv
 from ..core.validate import check_node_features
-from ..domains.group import Group, dense_group_meta, get_group, group_filter_bank
+from ..domains.group import Group, dense_group_meta, group_filter_bank
+from .lifting_conv import GroupStencilConv
 
 
-class GroupConv(GDLConv):
+class GroupConv(GroupStencilConv):
     r"""The group convolution :math:`G \to G` of a p4 / p4m CNN (Cohen and Welling, "Group
     Equivariant Convolutional Networks", ICML 2016, https://arxiv.org/abs/1602.07576) as typed
     message passing on a lifted lattice (:func:`gdl_graphs.domains.group.lift_lattice`):
@@ -50,30 +47,8 @@ class GroupConv(GDLConv):
     def __init__(self, in_channels: int, out_channels: int, kernel_size: int = 3,
                  group: Union[str, Group] = 'C4', dilation: int = 1, bias: bool = True,
                  **kwargs):
-        super().__init__(aggr='sum', **kwargs)
-        if in_channels < 1 or out_channels < 1:
-            raise ValueError(f'channels must be positive, got {in_channels} -> {out_channels}')
-        if not isinstance(kernel_size, int) or not isinstance(dilation, int):
-            raise ValueError(f'kernel_size and dilation must be ints (a square stencil), got '
-                             f'{kernel_size!r}, {dilation!r}')
-        check_stencil((kernel_size,) * 2, (dilation,) * 2)
-        self.group = get_group(group)
-        self.in_channels = int(in_channels)
-        self.out_channels = int(out_channels)
-        self.kernel_size = kernel_size
-        self.dilation = dilation
-        self.weight = Parameter(torch.empty(out_channels, in_channels, self.group.order,
-                                            kernel_size, kernel_size))
-        self.bias = Parameter(torch.empty(out_channels)) if bias else None
-        self.reset_parameters()
-
-    def reset_parameters(self) -> None:
-        """As ``torch.nn.Conv3d`` (fan-in ``F_in |G| k^2``)."""
-        super().reset_parameters()
-        init.kaiming_uniform_(self.weight, a=math.sqrt(5))
-        if self.bias is not None:
-            bound = 1 / math.sqrt(self.in_channels * self.group.order * self.kernel_size ** 2)
-            init.uniform_(self.bias, -bound, bound)
+        super().__init__(in_channels, out_channels, kernel_size, group, dilation, bias,
+                         group_axis=True, **kwargs)
 
     def typed_weight(self) -> Tensor:
         """``[T |G|, F_in, F_out]``: the weight of edge type ``t * |G| + s``."""
@@ -101,10 +76,6 @@ class GroupConv(GDLConv):
             raise ValueError('edge_type is required: pass lifted.edge_type from lift_lattice')
         out = self.propagate_typed(edge_index, edge_type, x, self.typed_weight())
         return out if self.bias is None else out + self.bias
-
-    def __repr__(self) -> str:
-        return (f'{self.__class__.__name__}({self.in_channels}, {self.out_channels}, '
-                f'kernel_size={self.kernel_size}, group={self.group.name})')
 
 
 __all__ = ['GroupConv']

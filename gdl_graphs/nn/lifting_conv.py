@@ -13,7 +13,46 @@ from ..core.validate import check_node_features
 from ..domains.group import Group, dense_group_meta, get_group, lifting_filter_bank
 
 
-class LiftingConv(GDLConv):
+class GroupStencilConv(GDLConv):
+    """Shared by :class:`LiftingConv` and :class:`~gdl_graphs.nn.GroupConv`: a square odd
+    stencil on a lifted lattice of ``group``, one ``weight`` of shape
+    ``[F_out, F_in, (|G|,) k, k]`` and one bias per output channel (shared by the group
+    elements), initialised as ``torch.nn.Conv2d`` / ``Conv3d`` (fan-in ``weight[0].numel()``)."""
+
+    def __init__(self, in_channels: int, out_channels: int, kernel_size: int,
+                 group: Union[str, Group], dilation: int, bias: bool, group_axis: bool,
+                 **kwargs):
+        super().__init__(aggr='sum', **kwargs)
+        if in_channels < 1 or out_channels < 1:
+            raise ValueError(f'channels must be positive, got {in_channels} -> {out_channels}')
+        if not isinstance(kernel_size, int) or not isinstance(dilation, int):
+            raise ValueError(f'kernel_size and dilation must be ints (a square stencil), got '
+                             f'{kernel_size!r}, {dilation!r}')
+        check_stencil((kernel_size,) * 2, (dilation,) * 2)
+        self.group = get_group(group)
+        self.in_channels = int(in_channels)
+        self.out_channels = int(out_channels)
+        self.kernel_size = kernel_size
+        self.dilation = dilation
+        axis = (self.group.order,) if group_axis else ()
+        self.weight = Parameter(torch.empty(out_channels, in_channels, *axis, kernel_size,
+                                            kernel_size))
+        self.bias = Parameter(torch.empty(out_channels)) if bias else None
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        super().reset_parameters()
+        init.kaiming_uniform_(self.weight, a=math.sqrt(5))
+        if self.bias is not None:
+            bound = 1 / math.sqrt(self.weight[0].numel())
+            init.uniform_(self.bias, -bound, bound)
+
+    def __repr__(self) -> str:
+        return (f'{self.__class__.__name__}({self.in_channels}, {self.out_channels}, '
+                f'kernel_size={self.kernel_size}, group={self.group.name})')
+
+
+class LiftingConv(GroupStencilConv):
     r"""The lifting convolution :math:`\mathbb{Z}^2 \to G` of a p4 / p4m CNN (Cohen and Welling,
     "Group Equivariant Convolutional Networks", ICML 2016, https://arxiv.org/abs/1602.07576) as
     typed message passing from the pixels of a lattice to its lifted lattice
@@ -51,29 +90,8 @@ class LiftingConv(GDLConv):
     def __init__(self, in_channels: int, out_channels: int, kernel_size: int = 3,
                  group: Union[str, Group] = 'C4', dilation: int = 1, bias: bool = True,
                  **kwargs):
-        super().__init__(aggr='sum', **kwargs)
-        if in_channels < 1 or out_channels < 1:
-            raise ValueError(f'channels must be positive, got {in_channels} -> {out_channels}')
-        if not isinstance(kernel_size, int) or not isinstance(dilation, int):
-            raise ValueError(f'kernel_size and dilation must be ints (a square stencil), got '
-                             f'{kernel_size!r}, {dilation!r}')
-        check_stencil((kernel_size,) * 2, (dilation,) * 2)
-        self.group = get_group(group)
-        self.in_channels = int(in_channels)
-        self.out_channels = int(out_channels)
-        self.kernel_size = kernel_size
-        self.dilation = dilation
-        self.weight = Parameter(torch.empty(out_channels, in_channels, kernel_size, kernel_size))
-        self.bias = Parameter(torch.empty(out_channels)) if bias else None
-        self.reset_parameters()
-
-    def reset_parameters(self) -> None:
-        """As ``torch.nn.Conv2d``."""
-        super().reset_parameters()
-        init.kaiming_uniform_(self.weight, a=math.sqrt(5))
-        if self.bias is not None:
-            bound = 1 / math.sqrt(self.in_channels * self.kernel_size ** 2)
-            init.uniform_(self.bias, -bound, bound)
+        super().__init__(in_channels, out_channels, kernel_size, group, dilation, bias,
+                         group_axis=False, **kwargs)
 
     def typed_weight(self) -> Tensor:
         """``[T, F_in, F_out]``: the weight of stencil offset ``t`` (``W_t^T``)."""
@@ -128,9 +146,5 @@ class LiftingConv(GDLConv):
 
     from_torch = from_conv
 
-    def __repr__(self) -> str:
-        return (f'{self.__class__.__name__}({self.in_channels}, {self.out_channels}, '
-                f'kernel_size={self.kernel_size}, group={self.group.name})')
 
-
-__all__ = ['LiftingConv']
+__all__ = ['GroupStencilConv', 'LiftingConv']
