@@ -77,13 +77,12 @@ def propagate_linear(edge_index: Tensor, x: Tensor, edge_weight: Optional[Tensor
     ``edge_index`` is ``[2, E]`` (source, target); ``size = (num_src, num_dst)`` for bipartite
     graphs. Sum and mean run fused unless the generic kernel is forced."""
     num_src, num_dst = _sizes(x, size)
-    check_edge_index(edge_index)
     check_node_features(x, num_src)
+    check_edge_index(edge_index, size=(num_src, num_dst))
     if edge_weight is not None and edge_weight.shape != (edge_index.size(1),):
         raise ValueError(f'edge_weight must have shape [E] = [{edge_index.size(1)}], '
                          f'got {list(edge_weight.shape)}')
     ei = plain(edge_index)
-    _check_range(ei, num_src, num_dst)
     if _fused(kernel, reduce):
         csr = csr_of(edge_index, num_src, num_dst)
         value = None if edge_weight is None else edge_weight.index_select(0, csr.perm)
@@ -106,11 +105,10 @@ def propagate_typed(edge_index: Tensor, edge_type: Tensor, x: Tensor, weight: Te
     the virtual sources ``j * T + t``: fused as one CSR product, or gathered and scattered."""
     num_src, num_dst = _sizes(x, size)
     num_types, f_in, f_out = weight.shape
-    check_edge_index(edge_index)
     check_node_features(x, num_src, channels=f_in)
+    check_edge_index(edge_index, size=(num_src, num_dst))
     check_index(plain(edge_type), edge_index.size(1), num_types, name='edge_type')
     ei = plain(edge_index)
-    _check_range(ei, num_src, num_dst)
     y = (x @ weight.permute(1, 0, 2).reshape(f_in, num_types * f_out))
     y = y.view(num_src * num_types, f_out)
     if _fused(kernel, reduce):
@@ -123,18 +121,6 @@ def propagate_typed(edge_index: Tensor, edge_type: Tensor, x: Tensor, weight: Te
     if edge_weight is not None:
         msg = msg * edge_weight.view(-1, 1).to(msg.dtype)
     return _scatter.scatter(msg, ei[1], num_dst, reduce)
-
-
-def _check_range(ei: Tensor, num_src: int, num_dst: int) -> None:
-    from .validate import validation_enabled
-    if not validation_enabled() or ei.numel() == 0:
-        return
-    if int(ei[0].max()) >= num_src:
-        raise ValueError(f'edge_index refers to source node {int(ei[0].max())}, but x has only '
-                         f'{num_src} rows')
-    if int(ei[1].max()) >= num_dst:
-        raise ValueError(f'edge_index refers to target node {int(ei[1].max())}, but there are '
-                         f'only {num_dst} target nodes')
 
 
 class GDLConv(MessagePassing):

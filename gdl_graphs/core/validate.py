@@ -6,7 +6,7 @@ locally, ``with validation(False): ...``; the checks cost one pass over the indi
 from __future__ import annotations
 
 import contextlib
-from typing import Iterator, Optional
+from typing import Iterator, Optional, Tuple
 
 import torch
 from torch import Tensor
@@ -34,8 +34,11 @@ def validation(enabled: bool) -> Iterator[None]:
 
 
 def check_edge_index(edge_index: Tensor, num_nodes: Optional[int] = None,
-                     name: str = 'edge_index') -> None:
-    """``edge_index`` must be an integer tensor of shape ``[2, E]`` with indices in range."""
+                     name: str = 'edge_index',
+                     size: Optional[Tuple[int, int]] = None) -> None:
+    """``edge_index`` must be an integer tensor of shape ``[2, E]`` with indices in range:
+    below ``num_nodes``, or below ``size = (num_src, num_dst)`` row by row (bipartite).
+    One pass over the indices (a per-row min/max)."""
     if not isinstance(edge_index, Tensor):
         raise ValueError(f'{name} must be a torch.Tensor of shape [2, E], '
                          f'got {type(edge_index).__name__}')
@@ -47,13 +50,21 @@ def check_edge_index(edge_index: Tensor, num_nodes: Optional[int] = None,
                          f'convert with .long()')
     if not _enabled or edge_index.numel() == 0:
         return
-    lo, hi = int(edge_index.min()), int(edge_index.max())
-    if lo < 0:
-        raise ValueError(f'{name} holds a negative node index ({lo}); '
+    lo, hi = torch.aminmax(edge_index.as_subclass(Tensor), dim=1)
+    (lo_src, lo_dst), (hi_src, hi_dst) = lo.tolist(), hi.tolist()
+    if min(lo_src, lo_dst) < 0:
+        raise ValueError(f'{name} holds a negative node index ({min(lo_src, lo_dst)}); '
                          f'node indices run from 0 to num_nodes - 1')
-    if num_nodes is not None and hi >= num_nodes:
-        raise ValueError(f'{name} refers to node {hi}, but the graph has only {num_nodes} '
-                         f'nodes (x has {num_nodes} rows)')
+    if size is not None:
+        if hi_src >= size[0]:
+            raise ValueError(f'{name} refers to source node {hi_src}, but x has only '
+                             f'{size[0]} rows')
+        if hi_dst >= size[1]:
+            raise ValueError(f'{name} refers to target node {hi_dst}, but there are only '
+                             f'{size[1]} target nodes')
+    elif num_nodes is not None and max(hi_src, hi_dst) >= num_nodes:
+        raise ValueError(f'{name} refers to node {max(hi_src, hi_dst)}, but the graph has only '
+                         f'{num_nodes} nodes (x has {num_nodes} rows)')
 
 
 def check_index(index: Tensor, size: int, num_groups: Optional[int] = None,
