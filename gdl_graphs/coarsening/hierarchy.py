@@ -25,7 +25,7 @@ from torch import Tensor
 from torch_geometric.data import Batch, Data
 
 from ..core import cached, plain
-from .core import Coarsened, coarsen, consecutive, pool, unpool
+from .core import Coarsened, coarsen, coarsen_data, consecutive, pool, unpool
 from .fps import fps
 from .graclus import graclus
 from .interpolate import knn_interpolate
@@ -186,14 +186,10 @@ def hierarchy_of(data: Data, levels: int = 2, method: Union[str, Callable] = 'gr
 
 # ----------------------------------------------------------------------------- PyG pooling
 def _pool_data(cluster: Tensor, data: Data, reduce: str, transform) -> Data:
-    out = coarsen(cluster, data.edge_index, data.num_nodes, data.get('edge_attr'),
-                  data.get('pos'), data.get('batch'))
-    coarse = Batch(edge_index=out.edge_index, num_nodes=out.num_clusters)
-    if data.get('x') is not None:
-        coarse.x = pool(data.x, out.cluster, out.num_clusters, reduce)
-    for key in ('edge_attr', 'pos', 'batch'):
-        if getattr(out, key) is not None:
-            coarse[key] = getattr(out, key)
+    """PyG's pooling result (a ``Batch``) from the coarsening core's :func:`coarsen_data`."""
+    coarse = coarsen_data(data, cluster, reduce)
+    del coarse.cluster
+    coarse = Batch(**coarse.to_dict())
     return coarse if transform is None else transform(coarse)
 
 

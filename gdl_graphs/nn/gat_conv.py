@@ -71,6 +71,24 @@ def check_edge_attr(edge_attr: Optional[Tensor], num_edges: int) -> Optional[Ten
     return edge_attr
 
 
+def attend(layer, score: Tensor, h_j: Tensor, dst: Tensor, n_dst: int, res: Optional[Tensor],
+           edge_index: Tensor, return_attention_weights: Optional[bool]):
+    """The part GATConv and GATv2Conv share: softmax of the edge scores ``[E, H]`` over the
+    incoming edges of each target, dropout, the weighted sum of ``h_j`` ``[E, H, C]``, heads
+    concatenated or averaged, then residual and bias."""
+    alpha = layer.attention_softmax(score, dst, n_dst)
+    alpha = F.dropout(alpha, p=layer.dropout, training=layer.training)
+    out = scatter(h_j * alpha.unsqueeze(-1), dst, n_dst, 'sum')
+    out = out.reshape(-1, layer.heads * layer.out_channels) if layer.concat else out.mean(dim=1)
+    if res is not None:
+        out = out + res
+    if layer.bias is not None:
+        out = out + layer.bias
+    if return_attention_weights:
+        return out, (edge_index, alpha)
+    return out
+
+
 def _pair_or_none(x) -> Tuple[Tensor, Tensor, bool]:
     if isinstance(x, Tensor):
         return x, x, False
@@ -202,17 +220,8 @@ class GATConv(GDLConv):
             e = self.lin_edge(edge_attr).view(-1, H, C)
             alpha = alpha + (e * self.att_edge).sum(-1)
         alpha = F.leaky_relu(alpha, self.negative_slope)
-        alpha = self.attention_softmax(alpha, dst, n_dst)
-        alpha = F.dropout(alpha, p=self.dropout, training=self.training)
-        out = scatter(h_src.index_select(0, src) * alpha.unsqueeze(-1), dst, n_dst, 'sum')
-        out = out.reshape(-1, H * C) if self.concat else out.mean(dim=1)
-        if res is not None:
-            out = out + res
-        if self.bias is not None:
-            out = out + self.bias
-        if return_attention_weights:
-            return out, (edge_index, alpha)
-        return out
+        return attend(self, alpha, h_src.index_select(0, src), dst, n_dst, res, edge_index,
+                      return_attention_weights)
 
     @classmethod
     def from_pyg(cls, layer) -> 'GATConv':

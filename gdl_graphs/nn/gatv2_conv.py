@@ -7,9 +7,10 @@ import torch.nn.functional as F
 from torch import Tensor
 from torch.nn import Linear, Parameter
 
-from ..core import GDLConv, plain, scatter
+from ..core import GDLConv, plain
 from ..core.validate import check_edge_index, check_node_features
-from .gat_conv import FillValue, _pair_or_none, check_edge_attr, glorot_, self_loop_graph
+from .gat_conv import (FillValue, _pair_or_none, attend, check_edge_attr, glorot_,
+                       self_loop_graph)
 from .gcn_conv import load_pyg, reject_sparse
 
 
@@ -130,17 +131,7 @@ class GATv2Conv(GDLConv):
             z = z + self.lin_edge(edge_attr).view(-1, H, C)
         z = F.leaky_relu(z, self.negative_slope)
         alpha = (z * self.att).sum(dim=-1)
-        alpha = self.attention_softmax(alpha, dst, n_dst)
-        alpha = F.dropout(alpha, p=self.dropout, training=self.training)
-        out = scatter(h_j * alpha.unsqueeze(-1), dst, n_dst, 'sum')
-        out = out.reshape(-1, H * C) if self.concat else out.mean(dim=1)
-        if res is not None:
-            out = out + res
-        if self.bias is not None:
-            out = out + self.bias
-        if return_attention_weights:
-            return out, (edge_index, alpha)
-        return out
+        return attend(self, alpha, h_j, dst, n_dst, res, edge_index, return_attention_weights)
 
     @classmethod
     def from_pyg(cls, layer) -> 'GATv2Conv':
