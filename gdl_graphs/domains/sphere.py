@@ -21,6 +21,12 @@ __all__ = ['icosphere', 'icosahedral_rotations', 'icosahedron']
 _PHI = (1.0 + math.sqrt(5.0)) / 2.0
 
 
+
+def _distances(a: Tensor, b: Tensor) -> Tensor:
+    """Pairwise Euclidean distances from coordinate differences (exact on the diagonal; unlike
+    ``torch.cdist``, no matmul path whose rounding depends on the BLAS)."""
+    return (a[:, None, :] - b[None, :, :]).norm(dim=-1)
+
 def icosahedron(dtype: torch.dtype = torch.float64) -> Tuple[Tensor, Tensor]:
     """The regular icosahedron on the unit sphere: ``pos [12, 3]`` and outward-oriented
     ``face [20, 3]`` (rows)."""
@@ -31,7 +37,7 @@ def icosahedron(dtype: torch.dtype = torch.float64) -> Tuple[Tensor, Tensor]:
             v += [(0.0, a, b), (a, b, 0.0), (b, 0.0, a)]
     pos = torch.tensor(v, dtype=torch.float64)
     # edges have length 2 (the minimum distance); the faces are the 20 triangles of that graph
-    d = torch.cdist(pos, pos)
+    d = _distances(pos, pos)
     adj = (d - 2.0).abs() < 1e-9
     faces = []
     for i in range(12):
@@ -127,7 +133,7 @@ def icosphere(subdivisions: int = 0, dtype: torch.dtype = torch.float64) -> Data
 def _rotation_group() -> Tuple[Tensor, Tensor]:
     """The 60 rotations of the icosahedron and their permutations of its 12 vertices."""
     pos, face = icosahedron(torch.float64)
-    d = torch.cdist(pos, pos)
+    d = _distances(pos, pos)
     adj = (d - d[0][d[0] > 1e-9].min()).abs() < 1e-9
 
     def frame(a: Tensor, b: Tensor) -> Tensor:
@@ -143,7 +149,7 @@ def _rotation_group() -> Tuple[Tensor, Tensor]:
         for b in adj[a].nonzero().flatten().tolist():
             r = frame(pos[a], pos[b]) @ base.T
             moved = pos @ r.T
-            dist = torch.cdist(moved, pos)
+            dist = _distances(moved, pos)
             perm = dist.argmin(1)
             if float(dist.min(1).values.max()) > 1e-9:
                 raise RuntimeError('internal error: not a symmetry of the icosahedron')
