@@ -269,7 +269,7 @@ def test_bad_input():
     with pytest.raises(ValueError, match="lifted to C4 but the layer is a D4"):
         LiftingConv(3, 2, group='D4').double()(data.x, lifted.lift_edge_index,
                                                  lifted.lift_edge_type)
-    with pytest.raises(ValueError, match='runs on the lift edges'):
+    with pytest.raises(ValueError, match='runs on the lift edges|refers to source node'):
         LiftingConv(3, 2).double()(data.x, lifted.edge_index, lifted.edge_type)
     with pytest.raises(ValueError, match='kernel_size'):
         LiftingConv(3, 2, 5).double()(data.x, lifted.lift_edge_index, lifted.lift_edge_type)

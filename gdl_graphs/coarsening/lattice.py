@@ -115,6 +115,7 @@ def coarsen_lattice(data: Data, stride: IntOrTuple = 2, ceil_mode: bool = False,
         out.select = (first.unsqueeze(0)
                       + (torch.arange(b, device=device) * p).unsqueeze(1)).reshape(-1)
         out.edge_index = annotate(out.edge_index, 'lattice', **coarse.meta(),
+                                  edge_type=out.edge_type,
                                   pool=dict(fine_shape=info.shape, stride=s,
                                             ceil_mode=bool(ceil_mode)))
     return out

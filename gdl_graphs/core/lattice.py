@@ -198,9 +198,10 @@ def build_lattice(info: LatticeInfo, keep: Optional[Tensor] = None, device=None,
     node_batch = torch.arange(b, device=device).repeat_interleave(p)
     out = {}
     if keep is None:
-        out['edge_index'] = annotate(ei, 'lattice', **info.meta())
+        out['edge_index'] = annotate(ei, 'lattice', edge_type=et, **info.meta())
     else:
-        out['edge_index'] = annotate(ei, 'lattice', **info.meta(keep.nonzero().view(-1)))
+        out['edge_index'] = annotate(ei, 'lattice', edge_type=et,
+                                     **info.meta(keep.nonzero().view(-1)))
         pos, node_batch = pos[keep], node_batch[keep]
         out['pixel'] = torch.arange(p, device=device).repeat(b)[keep]
     out['edge_type'] = et
@@ -273,9 +274,14 @@ def from_dense(y: Tensor) -> Tensor:
 DENSE_MASKED_MIN_FILL = 0.25
 
 
-def dense_applies(meta: dict) -> bool:
-    """Whether the dense kernel pays off: a full lattice, or a masked one that keeps at least
-    :data:`DENSE_MASKED_MIN_FILL` of its pixels (sparser ones run on the typed path)."""
+def dense_applies(meta: dict, edge_type: Optional[Tensor] = None,
+                  own_edge_type: Optional[Tensor] = None) -> bool:
+    """Whether the dense kernel applies and pays off: ``edge_type`` is ``None`` or the
+    converter's own (any other edge types are used, on the typed path), and the lattice is
+    full or a masked one that keeps at least :data:`DENSE_MASKED_MIN_FILL` of its pixels
+    (sparser ones run on the typed path)."""
+    if edge_type is not None and edge_type is not own_edge_type:
+        return False
     index = meta.get('index')
     return index is None or index.numel() >= DENSE_MASKED_MIN_FILL * math.prod(meta['shape'])
 

@@ -1,10 +1,14 @@
 """Graph structure tags and caches.
 
 A converter that knows the structure of the graph it builds (a regular lattice, a complete
-graph per set, an edgeless set) tags its ``edge_index`` with :func:`annotate`. The tag rides on
-the tensor (a :class:`StructuredIndex`) through ``.to(device)``, ``.clone()`` and
-``.contiguous()``; every other operation returns a plain tensor, so a tag can never describe a
-graph it was not made for. Layers read it with :func:`structure_of` and may run a dense kernel.
+graph per set, an edgeless set) tags its ``edge_index`` with :func:`annotate`. The tag is a
+plain attribute of that tensor (not a tensor subclass, so ``torch.compile(fullgraph=True)``
+traces it and PyG sees an ordinary ``edge_index``). It survives what returns the same tensor
+(``.to()`` onto the device it is on, ``.contiguous()``, ``copy.deepcopy``); every operation that
+makes a new tensor (``clone``, a device move, slicing, ``Batch``) drops it, so a tag can never
+describe a graph it was not made for (restore it with the domain's ``tag_*`` helper, e.g.
+:func:`gdl_graphs.domains.tag_lattice`). The core reads it inside ``propagate`` and may run a
+dense kernel.
 
 :func:`cached` memoises derived structure (CSR, transposes, type orderings) per index tensor:
 built once per graph and device, reused across layers and epochs, and dropped when the tensor is
@@ -27,67 +31,48 @@ class Structure:
     """What a converter knows about its graph: ``kind`` and kind-specific ``meta``."""
     kind: str
     meta: Dict[str, Any] = field(default_factory=dict)
+    #: the converter's own ``edge_type`` (identity marks it; other edge types are honoured)
+    edge_type: Optional[Tensor] = field(default=None, compare=False, repr=False)
 
     def __post_init__(self):
         if self.kind not in KINDS:
             raise ValueError(f'unknown structure kind {self.kind!r}: use one of {KINDS}')
 
+    def __reduce__(self):
+        # a saved graph is an untagged graph (torch.load(weights_only=True) reads it)
+        return (dict, ())
+
     def to(self, device) -> 'Structure':
         meta = {k: v.to(device) if isinstance(v, Tensor) else v for k, v in self.meta.items()}
-        return Structure(self.kind, meta)
+        et = None if self.edge_type is None else self.edge_type.to(device)
+        return Structure(self.kind, meta, et)
 
 
-class StructuredIndex(Tensor):
-    """An ``edge_index`` that carries its :class:`Structure`."""
-    structure: Optional[Structure] = None
-
-    @staticmethod
-    def __new__(cls, data: Tensor, structure: Structure):
-        out = data.as_subclass(cls)
-        out.structure = structure
-        return out
-
-    _KEEP = ('to', 'cpu', 'cuda', 'clone', 'contiguous', 'detach', 'pin_memory')
-
-    @classmethod
-    def __torch_function__(cls, func, types, args=(), kwargs=None):
-        kwargs = kwargs or {}
-        with torch._C.DisableTorchFunctionSubclass():
-            out = func(*args, **kwargs)
-        name = getattr(func, '__name__', '')
-        src = args[0] if args else None
-        if (name in cls._KEEP and isinstance(src, StructuredIndex) and isinstance(out, Tensor)
-                and out.shape == src.shape and not out.is_floating_point()):
-            return StructuredIndex(out, src.structure.to(out.device))
-        return out
-
-    def __deepcopy__(self, memo):
-        out = StructuredIndex(self.as_subclass(Tensor).clone(), self.structure.to(self.device))
-        memo[id(self)] = out
-        return out
-
-    def __reduce_ex__(self, proto):  # pickles (and torch.save) as a plain tensor
-        return self.as_subclass(Tensor).__reduce_ex__(proto)
-
-    def __repr__(self, *, tensor_contents=None):
-        return f'StructuredIndex({self.as_subclass(Tensor)!r}, kind={self.structure.kind!r})'
+_ATTR = 'gdl_structure'
 
 
-def annotate(edge_index: Tensor, kind: str, **meta: Any) -> StructuredIndex:
-    """Tag ``edge_index`` with its structure, e.g. ``annotate(ei, 'lattice', shape=(B, H, W))``."""
-    plain = edge_index.as_subclass(Tensor) if isinstance(edge_index, StructuredIndex) \
-        else edge_index
-    return StructuredIndex(plain, Structure(kind, dict(meta)))
+def annotate(edge_index: Tensor, kind: str, **meta: Any) -> Tensor:
+    """Tag ``edge_index`` with its structure, e.g. ``annotate(ei, 'lattice', shape=(B, H, W))``.
+
+    Returns a view of ``edge_index`` (same storage, the input is left untagged) that carries
+    the :class:`Structure` as a plain attribute: ``torch.compile`` traces it (fullgraph), and
+    any operation that makes a new tensor drops it."""
+    out = edge_index.view(edge_index.shape)
+    meta = dict(meta)
+    edge_type = meta.pop('edge_type', None)
+    setattr(out, _ATTR, Structure(kind, meta, edge_type))
+    return out
 
 
 def structure_of(edge_index: Any) -> Optional[Structure]:
     """The structure an ``edge_index`` carries, or ``None`` for a general graph."""
-    return edge_index.structure if isinstance(edge_index, StructuredIndex) else None
+    tag = getattr(edge_index, _ATTR, None) if isinstance(edge_index, Tensor) else None
+    return tag if isinstance(tag, Structure) else None
 
 
 def plain(t: Tensor) -> Tensor:
-    """The tensor without its tag (no copy)."""
-    return t.as_subclass(Tensor) if isinstance(t, StructuredIndex) else t
+    """The tensor without its tag (a view; no copy)."""
+    return t.view(t.shape) if structure_of(t) is not None else t
 
 
 _cache: Dict[tuple, tuple] = {}

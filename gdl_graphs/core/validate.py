@@ -50,7 +50,7 @@ def check_edge_index(edge_index: Tensor, num_nodes: Optional[int] = None,
                          f'convert with .long()')
     if not _enabled or edge_index.numel() == 0:
         return
-    lo, hi = torch.aminmax(edge_index.as_subclass(Tensor), dim=1)
+    lo, hi = torch.aminmax(edge_index, dim=1)
     (lo_src, lo_dst), (hi_src, hi_dst) = lo.tolist(), hi.tolist()
     if min(lo_src, lo_dst) < 0:
         raise ValueError(f'{name} holds a negative node index ({min(lo_src, lo_dst)}); '

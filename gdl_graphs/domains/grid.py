@@ -128,7 +128,7 @@ def image_to_graph(images: Tensor, kernel_size: IntOrTuple = 3, dilation: IntOrT
             graphs.append(Data(x=x_all[k][keep[k]], **attrs))
     out = Batch.from_data_list(graphs)
     index = None if keep is None else keep.reshape(-1).nonzero().view(-1)
-    out.edge_index = annotate(out.edge_index, 'lattice',
+    out.edge_index = annotate(out.edge_index, 'lattice', edge_type=out.edge_type,
                               **LatticeInfo(b, sizes, kernel, dil, padding).meta(index))
     return out
 
@@ -179,7 +179,7 @@ def tag_lattice(data: Data) -> Data:
         raise ValueError('edge_index / edge_type are not the lattice that lattice_shape, '
                          'lattice_kernel, lattice_dilation and lattice_padding describe: '
                          'the graph was changed; rebuild it with image_to_graph')
-    data.edge_index = annotate(ei, 'lattice', **info.meta(index))
+    data.edge_index = annotate(ei, 'lattice', edge_type=data.edge_type, **info.meta(index))
     return data
 
 

@@ -183,11 +183,12 @@ def lift_lattice(data: Data, group: Union[str, Group] = 'C4') -> Data:
     l_ei = torch.stack([l_src.reshape(-1), l_dst.reshape(-1)])
     out = Data(num_nodes=n_pix * order)
     meta = dict(info.meta(), group=g.name) if info.pixel is None else None
-    out.edge_index = g_ei if meta is None else annotate(g_ei, 'lattice', role='group', **meta)
     out.edge_type = g_type.expand(shape).reshape(-1)
-    out.lift_edge_index = l_ei if meta is None else annotate(l_ei, 'lattice', role='lift',
-                                                             **meta)
     out.lift_edge_type = l_type.reshape(-1)
+    out.edge_index = g_ei if meta is None else annotate(g_ei, 'lattice', role='group',
+                                                        edge_type=out.edge_type, **meta)
+    out.lift_edge_index = l_ei if meta is None else annotate(
+        l_ei, 'lattice', role='lift', edge_type=out.lift_edge_type, **meta)
     out.group = g.name
     out.num_types = num_t
     out.num_pixels = n_pix

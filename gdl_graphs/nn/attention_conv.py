@@ -8,7 +8,7 @@ import torch.nn.functional as F
 from torch import Tensor
 from torch.nn import Linear, Parameter
 
-from ..core import GDLConv, check_node_features, plain
+from ..core import Adjacency, GDLConv, check_node_features, structure_of
 from ..core.dense import complete_attention
 
 
@@ -23,11 +23,11 @@ class AttentionConv(GDLConv):
         \frac{\langle W_Q^h \mathbf{x}_i, W_K^h \mathbf{x}_j \rangle}{\sqrt{d}}\right)
         W_V^h \mathbf{x}_j , \qquad d = E / H
 
-    (with the biases of ``nn.MultiheadAttention``). On a general graph it is sparse attention:
-    per-edge scores, a segment softmax over the incoming edges of every node (the core's
-    :meth:`attention_softmax`) and a sum. On the complete graph of each set (an ``edge_index``
+    (with the biases of ``nn.MultiheadAttention``). On a general graph it is sparse attention
+    (PyG's gather/message/scatter): per-edge scores, a segment softmax over the incoming edges
+    of every node (the core's :meth:`attention_softmax`) and a sum. On the complete graph of each set (an ``edge_index``
     from :func:`gdl_graphs.domains.complete.complete_graph`, tagged ``'complete'``) the core
-    dispatches to one ``F.scaled_dot_product_attention`` call on the padded batch
+    dispatches inside ``propagate`` to one ``F.scaled_dot_product_attention`` call on the padded batch
     (:func:`gdl_graphs.core.dense.complete_attention`); both paths give the same numbers, and
     on the complete graph with self-loops the layer equals ``mha(X_b, X_b, X_b)`` for every set
     ``b`` (:meth:`from_torch`). A node without incoming edges gets :math:`W_O \mathbf{0}`.
@@ -70,20 +70,18 @@ class AttentionConv(GDLConv):
             torch.nn.init.zeros_(self.out_proj.bias)
 
     def forward(self, x: Tensor, edge_index: Tensor) -> Tensor:
-        s = self.dense_structure(edge_index, ('complete',))
-        if s is None:
-            self.check(x, edge_index, channels=self.embed_dim)
-        else:  # the tag vouches for the edges; complete_attention checks ptr against x
-            check_node_features(x, channels=self.embed_dim)
+        check_node_features(x, channels=self.embed_dim)
+        if x.dim() != 2:
+            raise ValueError(f'x must be [N, {self.embed_dim}], got {list(x.shape)}')
         n, h, d = x.size(0), self.num_heads, self.head_dim
         q, k, v = F.linear(x, self.in_proj_weight, self.in_proj_bias).chunk(3, dim=-1)
-        q, k, v = q.view(n, h, d), k.view(n, h, d), v.view(n, h, d)
-        p = self.dropout if self.training else 0.0
-        if s is not None:
-            out = complete_attention(q, k, v, s.meta['ptr'], s.meta.get('loops', True), p)
-        else:
-            out = self.propagate(plain(edge_index), q=q, k=k, v=v, size=(n, n))
+        out = self.propagate(edge_index, q=q.view(n, h, d), k=k.view(n, h, d),
+                             v=v.view(n, h, d), size=(n, n))
         return self.out_proj(out.reshape(n, self.embed_dim))
+
+    def fuses(self, edge_index) -> bool:
+        tag = structure_of(edge_index)
+        return tag is not None and tag.kind == 'complete'
 
     def message(self, q_i: Tensor, k_j: Tensor, v_j: Tensor, index: Tensor,
                 size_i: Optional[int]) -> Tensor:
@@ -92,6 +90,12 @@ class AttentionConv(GDLConv):
         if self.dropout > 0 and self.training:
             alpha = F.dropout(alpha, self.dropout)
         return v_j * alpha.unsqueeze(-1)
+
+    def message_and_aggregate(self, adj: Adjacency, q: Tensor, k: Tensor, v: Tensor) -> Tensor:
+        # a complete graph per set (the tag vouches for the edges): one SDPA call
+        meta = adj.structure.meta
+        p = self.dropout if self.training else 0.0
+        return complete_attention(q, k, v, meta['ptr'], meta.get('loops', True), p)
 
     @classmethod
     def from_torch(cls, mha: torch.nn.MultiheadAttention) -> 'AttentionConv':

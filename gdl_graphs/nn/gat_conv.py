@@ -6,96 +6,11 @@ from typing import Optional, Tuple, Union
 import torch
 import torch.nn.functional as F
 from torch import Tensor
-from torch.nn import Linear, Parameter
+from torch.nn import Parameter
 
-from ..core import GDLConv, cached, plain, scatter
-from ..core.validate import check_edge_index, check_node_features
-from .gcn_conv import load_pyg, reject_sparse
-
-
-FillValue = Union[float, Tensor, str]
-
-
-def glorot_(t: Optional[Tensor]) -> None:
-    """PyG's ``glorot``: uniform in :math:`\\pm\\sqrt{6 / (\\mathrm{fan}_{-2} +
-    \\mathrm{fan}_{-1})}`."""
-    if t is not None:
-        a = math.sqrt(6.0 / (t.size(-2) + t.size(-1)))
-        with torch.no_grad():
-            t.uniform_(-a, a)
-
-
-def self_loop_graph(edge_index: Tensor, edge_attr: Optional[Tensor], num_nodes: int,
-                    fill_value: FillValue = 'mean') -> Tuple[Tensor, Optional[Tensor]]:
-    """PyG's ``remove_self_loops`` then ``add_self_loops``: the edges without their
-    self-loops, followed by one self-loop per node ``0 .. num_nodes-1``.
-
-    The new ``edge_index`` is cached per input ``edge_index`` (built once per graph, so the
-    caches keyed on it survive across calls). The loops' ``edge_attr`` is ``fill_value`` (a
-    float or a tensor) or the reduction (``'mean'``, ``'sum'``, ``'max'``, ...) of the node's
-    incoming edge attributes."""
-    ei = plain(edge_index)
-
-    def build():
-        keep = (ei[0] != ei[1]).nonzero().view(-1)
-        loop = torch.arange(num_nodes, device=ei.device, dtype=ei.dtype)
-        return keep, torch.cat([ei.index_select(1, keep), torch.stack([loop, loop])], 1)
-
-    keep, new = cached((edge_index,), ('self_loop_graph', num_nodes), build)
-    if edge_attr is None:
-        return new, None
-    kept = edge_attr.index_select(0, keep)
-    if isinstance(fill_value, str):
-        loop_attr = scatter(kept, ei[1].index_select(0, keep), num_nodes, fill_value)
-    elif isinstance(fill_value, Tensor):
-        loop_attr = fill_value.to(edge_attr.device, edge_attr.dtype)
-        if edge_attr.dim() != loop_attr.dim():
-            loop_attr = loop_attr.unsqueeze(0)
-        loop_attr = loop_attr.expand([num_nodes] + [-1] * (loop_attr.dim() - 1))
-    else:
-        loop_attr = edge_attr.new_full((num_nodes,) + tuple(edge_attr.shape[1:]),
-                                       float(fill_value))
-    return new, torch.cat([kept, loop_attr], 0)
-
-
-def check_edge_attr(edge_attr: Optional[Tensor], num_edges: int) -> Optional[Tensor]:
-    if edge_attr is None:
-        return None
-    if not isinstance(edge_attr, Tensor):
-        raise ValueError(f'edge_attr must be a tensor [E, D], got {type(edge_attr).__name__}')
-    if edge_attr.dim() == 1:
-        edge_attr = edge_attr.view(-1, 1)
-    if edge_attr.size(0) != num_edges:
-        raise ValueError(f'edge_attr has {edge_attr.size(0)} rows but edge_index has '
-                         f'{num_edges} edges: one row per edge')
-    return edge_attr
-
-
-def attend(layer, score: Tensor, h_j: Tensor, dst: Tensor, n_dst: int, res: Optional[Tensor],
-           edge_index: Tensor, return_attention_weights: Optional[bool]):
-    """The part GATConv and GATv2Conv share: softmax of the edge scores ``[E, H]`` over the
-    incoming edges of each target, dropout, the weighted sum of ``h_j`` ``[E, H, C]``, heads
-    concatenated or averaged, then residual and bias."""
-    alpha = layer.attention_softmax(score, dst, n_dst)
-    alpha = F.dropout(alpha, p=layer.dropout, training=layer.training)
-    out = scatter(h_j * alpha.unsqueeze(-1), dst, n_dst, 'sum')
-    out = out.reshape(-1, layer.heads * layer.out_channels) if layer.concat else out.mean(dim=1)
-    if res is not None:
-        out = out + res
-    if layer.bias is not None:
-        out = out + layer.bias
-    if return_attention_weights:
-        return out, (edge_index, alpha)
-    return out
-
-
-def _pair_or_none(x) -> Tuple[Tensor, Tensor, bool]:
-    if isinstance(x, Tensor):
-        return x, x, False
-    if isinstance(x, (tuple, list)) and len(x) == 2 and all(isinstance(t, Tensor) for t in x):
-        return x[0], x[1], True
-    raise ValueError('x must be a tensor [N, F] or a pair (x_src, x_dst) of tensors '
-                     '(a None target is not supported)')
+from ..core import GDLConv
+from ._common import (FillValue, Linear, attention_inputs, attention_message, attention_output,
+                      check_features, glorot_, load_pyg, self_loop_graph)
 
 
 class GATConv(GDLConv):
@@ -111,7 +26,8 @@ class GATConv(GDLConv):
         \mathbf{a}^{h\top}_e \mathbf{\Theta}^h_e \mathbf{e}_{j,i} \big) \Big)
 
     (heads averaged instead of concatenated with ``concat=False``). Scores are normalised by
-    :meth:`GDLConv.attention_softmax` over each target's incoming edges (generic path).
+    :meth:`GDLConv.attention_softmax` over each target's incoming edges; the message is not
+    linear in :math:`\mathbf{x}_j`, so it runs PyG's gather/message/scatter.
 
     Equivariance: permutation equivariant (node relabelling permutes the output rows; the
     attention weights travel with their edges).
@@ -157,14 +73,18 @@ class GATConv(GDLConv):
         self.residual = residual
         self.lin = self.lin_src = self.lin_dst = None
         if isinstance(in_channels, int):
-            self.lin = Linear(in_channels, heads * out_channels, bias=False)
+            self.lin = Linear(in_channels, heads * out_channels, bias=False,
+                              weight_initializer='glorot')
         else:
-            self.lin_src = Linear(in_channels[0], heads * out_channels, bias=False)
-            self.lin_dst = Linear(in_channels[1], heads * out_channels, bias=False)
+            self.lin_src = Linear(in_channels[0], heads * out_channels, bias=False,
+                              weight_initializer='glorot')
+            self.lin_dst = Linear(in_channels[1], heads * out_channels, bias=False,
+                              weight_initializer='glorot')
         self.att_src = Parameter(torch.empty(1, heads, out_channels))
         self.att_dst = Parameter(torch.empty(1, heads, out_channels))
         if edge_dim is not None:
-            self.lin_edge = Linear(edge_dim, heads * out_channels, bias=False)
+            self.lin_edge = Linear(edge_dim, heads * out_channels, bias=False,
+                              weight_initializer='glorot')
             self.att_edge = Parameter(torch.empty(1, heads, out_channels))
         else:
             self.lin_edge = None
@@ -172,7 +92,8 @@ class GATConv(GDLConv):
         total = out_channels * (heads if concat else 1)
         if residual:
             f_dst = in_channels if isinstance(in_channels, int) else in_channels[1]
-            self.res = Linear(f_dst, total, bias=False)
+            self.res = Linear(f_dst, total, bias=False,
+                              weight_initializer='glorot')
         else:
             self.register_parameter('res', None)
         if bias:
@@ -185,7 +106,7 @@ class GATConv(GDLConv):
         super().reset_parameters()
         for lin in (self.lin, self.lin_src, self.lin_dst, self.lin_edge, self.res):
             if lin is not None:
-                glorot_(lin.weight)
+                lin.reset_parameters()
         glorot_(self.att_src)
         glorot_(self.att_dst)
         glorot_(self.att_edge)
@@ -196,11 +117,10 @@ class GATConv(GDLConv):
                 edge_attr: Optional[Tensor] = None, size: Optional[Tuple[int, int]] = None,
                 return_attention_weights: Optional[bool] = None):
         H, C = self.heads, self.out_channels
-        reject_sparse(edge_index, 'GATConv')
-        x_src, x_dst, bipartite = _pair_or_none(x)
-        check_node_features(x_src, name='x_src' if bipartite else 'x')
-        check_edge_index(edge_index)
-        edge_attr = check_edge_attr(edge_attr, edge_index.size(1))
+        x_src, x_dst, bipartite, edge_index, edge_attr = attention_inputs(
+            x, edge_index, edge_attr, 'GATConv')
+        in_src = self.in_channels if isinstance(self.in_channels, int) else self.in_channels[0]
+        check_features(x_src, in_src, 'GATConv')
         res = self.res(x_dst) if self.res is not None else None
         if self.lin is not None:
             h_src = self.lin(x_src).view(-1, H, C)
@@ -212,16 +132,22 @@ class GATConv(GDLConv):
         a_dst = (h_dst * self.att_dst).sum(-1)
         n_src, n_dst = (h_src.size(0), h_dst.size(0)) if size is None else size
         if self.add_self_loops:
+            self.check_edges(edge_index, (n_src, n_dst))
             edge_index, edge_attr = self_loop_graph(edge_index, edge_attr, min(n_src, n_dst),
                                                     self.fill_value)
-        src, dst = plain(edge_index)
-        alpha = a_src.index_select(0, src) + a_dst.index_select(0, dst)
-        if edge_attr is not None and self.lin_edge is not None and src.numel() > 0:
-            e = self.lin_edge(edge_attr).view(-1, H, C)
+        out = self.propagate(edge_index, x=(h_src, h_dst), alpha=(a_src, a_dst),
+                             edge_attr=edge_attr, size=size)
+        return attention_output(self, out, res, edge_index, return_attention_weights)
+
+    def message(self, x_j: Tensor, alpha_j: Tensor, alpha_i: Optional[Tensor],
+                edge_attr: Optional[Tensor], index: Tensor, ptr: Optional[Tensor],
+                size_i: Optional[int]) -> Tensor:
+        alpha = alpha_j if alpha_i is None else alpha_j + alpha_i
+        if edge_attr is not None and self.lin_edge is not None and index.numel() > 0:
+            e = self.lin_edge(edge_attr).view(-1, self.heads, self.out_channels)
             alpha = alpha + (e * self.att_edge).sum(-1)
         alpha = F.leaky_relu(alpha, self.negative_slope)
-        return attend(self, alpha, h_src.index_select(0, src), dst, n_dst, res, edge_index,
-                      return_attention_weights)
+        return attention_message(self, x_j, alpha, index, ptr, size_i)
 
     @classmethod
     def from_pyg(cls, layer) -> 'GATConv':

@@ -5,13 +5,11 @@ from typing import Optional, Tuple, Union
 import torch
 import torch.nn.functional as F
 from torch import Tensor
-from torch.nn import Linear, Parameter
+from torch.nn import Parameter
 
-from ..core import GDLConv, plain
-from ..core.validate import check_edge_index, check_node_features
-from .gat_conv import (FillValue, _pair_or_none, attend, check_edge_attr, glorot_,
-                       self_loop_graph)
-from .gcn_conv import load_pyg, reject_sparse
+from ..core import GDLConv
+from ._common import (FillValue, Linear, attention_inputs, attention_message, attention_output,
+                      check_features, glorot_, load_pyg, self_loop_graph)
 
 
 class GATv2Conv(GDLConv):
@@ -73,15 +71,19 @@ class GATv2Conv(GDLConv):
         self.share_weights = share_weights
         f_src, f_dst = (in_channels, in_channels) if isinstance(in_channels, int) \
             else in_channels
-        self.lin_l = Linear(f_src, heads * out_channels, bias=bias)
-        self.lin_r = self.lin_l if share_weights else Linear(f_dst, heads * out_channels,
-                                                             bias=bias)
+        self.lin_l = Linear(f_src, heads * out_channels, bias=bias, weight_initializer='glorot',
+                            bias_initializer='zeros')
+        self.lin_r = self.lin_l if share_weights else Linear(
+            f_dst, heads * out_channels, bias=bias, weight_initializer='glorot',
+            bias_initializer='zeros')
         self.att = Parameter(torch.empty(1, heads, out_channels))
-        self.lin_edge = Linear(edge_dim, heads * out_channels, bias=False) \
+        self.lin_edge = Linear(edge_dim, heads * out_channels, bias=False,
+                                  weight_initializer='glorot') \
             if edge_dim is not None else None
         total = out_channels * (heads if concat else 1)
         if residual:
-            self.res = Linear(f_dst, total, bias=False)
+            self.res = Linear(f_dst, total, bias=False,
+                                  weight_initializer='glorot')
         else:
             self.register_parameter('res', None)
         if bias:
@@ -94,9 +96,7 @@ class GATv2Conv(GDLConv):
         super().reset_parameters()
         for lin in (self.lin_l, self.lin_r, self.lin_edge, self.res):
             if lin is not None:
-                glorot_(lin.weight)
-                if lin.bias is not None:
-                    torch.nn.init.zeros_(lin.bias)
+                lin.reset_parameters()
         glorot_(self.att)
         if self.bias is not None:
             torch.nn.init.zeros_(self.bias)
@@ -105,11 +105,10 @@ class GATv2Conv(GDLConv):
                 edge_attr: Optional[Tensor] = None,
                 return_attention_weights: Optional[bool] = None):
         H, C = self.heads, self.out_channels
-        reject_sparse(edge_index, 'GATv2Conv')
-        x_src, x_dst, bipartite = _pair_or_none(x)
-        check_node_features(x_src, name='x_src' if bipartite else 'x')
-        check_edge_index(edge_index)
-        edge_attr = check_edge_attr(edge_attr, edge_index.size(1))
+        x_src, x_dst, bipartite, edge_index, edge_attr = attention_inputs(
+            x, edge_index, edge_attr, 'GATv2Conv')
+        in_src = self.in_channels if isinstance(self.in_channels, int) else self.in_channels[0]
+        check_features(x_src, in_src, 'GATv2Conv')
         if edge_attr is not None and self.lin_edge is None:
             raise ValueError('GATv2Conv got edge_attr but has no edge_dim: construct it with '
                              f'edge_dim={edge_attr.size(-1)}')
@@ -119,19 +118,23 @@ class GATv2Conv(GDLConv):
             h_dst = h_src
         else:
             h_dst = self.lin_r(x_dst).view(-1, H, C)
-        n_dst = h_dst.size(0)
         if self.add_self_loops:
+            self.check_edges(edge_index, (h_src.size(0), h_dst.size(0)))
             edge_index, edge_attr = self_loop_graph(edge_index, edge_attr,
-                                                    min(h_src.size(0), n_dst),
+                                                    min(h_src.size(0), h_dst.size(0)),
                                                     self.fill_value)
-        src, dst = plain(edge_index)
-        h_j = h_src.index_select(0, src)
-        z = h_j + h_dst.index_select(0, dst)
+        out = self.propagate(edge_index, x=(h_src, h_dst), edge_attr=edge_attr,
+                             size=(h_src.size(0), h_dst.size(0)))
+        return attention_output(self, out, res, edge_index, return_attention_weights)
+
+    def message(self, x_j: Tensor, x_i: Tensor, edge_attr: Optional[Tensor], index: Tensor,
+                ptr: Optional[Tensor], size_i: Optional[int]) -> Tensor:
+        z = x_j + x_i
         if edge_attr is not None:
-            z = z + self.lin_edge(edge_attr).view(-1, H, C)
+            z = z + self.lin_edge(edge_attr).view(-1, self.heads, self.out_channels)
         z = F.leaky_relu(z, self.negative_slope)
         alpha = (z * self.att).sum(dim=-1)
-        return attend(self, alpha, h_j, dst, n_dst, res, edge_index, return_attention_weights)
+        return attention_message(self, x_j, alpha, index, ptr, size_i)
 
     @classmethod
     def from_pyg(cls, layer) -> 'GATv2Conv':

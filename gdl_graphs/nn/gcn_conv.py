@@ -4,37 +4,16 @@ from typing import Optional, Tuple
 
 import torch
 from torch import Tensor
-from torch.nn import Linear, Parameter
+from torch.nn import Parameter
 
-from ..core import GDLConv, plain, scatter
-from .graph_conv import _strip
-
-
-def load_pyg(out: torch.nn.Module, layer: torch.nn.Module) -> torch.nn.Module:
-    """Load ``layer``'s parameters and buffers into ``out`` (PyG's aggregation-module buffers
-    dropped), on ``layer``'s device and in its dtype."""
-    ref = next(iter(layer.parameters()), None)
-    if ref is not None:
-        out = out.to(device=ref.device, dtype=ref.dtype)
-    out.load_state_dict(_strip(layer.state_dict()), strict=True)
-    return out
-
-
-def reject_sparse(edge_index, layer: str) -> None:
-    """A sparse adjacency (PyG's ``adj_t``) is not an ``edge_index``: say how to convert it."""
-    if isinstance(edge_index, Tensor) and edge_index.layout != torch.strided:
-        raise ValueError(f'{layer} takes edge_index [2, E] (the core caches its CSR), got a '
-                         f'sparse {edge_index.layout} adjacency: convert an adj_t with '
-                         f'edge_index = adj_t.to_sparse_coo().indices().flip(0)')
-    if not isinstance(edge_index, Tensor):
-        raise ValueError(f'{layer} takes edge_index as a torch.Tensor [2, E], got '
-                         f'{type(edge_index).__name__}: convert a SparseTensor adj_t with '
-                         f'torch.stack(adj_t.coo()[1::-1])')
+from ..core import Adjacency, GDLConv, matmul, plain, scatter, sparse_to_edge_index
+from ._common import Linear, check_features, load_pyg, message_weighted, pair
 
 
 def gcn_norm_values(edge_index: Tensor, edge_weight: Optional[Tensor], num_nodes: int,
                     improved: bool = False, add_self_loops: bool = True,
-                    dtype: torch.dtype = torch.float32) -> Tuple[Tensor, Optional[Tensor]]:
+                    dtype: torch.dtype = torch.float32,
+                    flow: str = 'source_to_target') -> Tuple[Tensor, Optional[Tensor]]:
     r"""The symmetric GCN normalisation of ``edge_index`` *in place of* new edges.
 
     Returns ``(value, loop)``: ``value[e]`` is the normalised weight of edge ``e`` (0 for the
@@ -48,6 +27,8 @@ def gcn_norm_values(edge_index: Tensor, edge_weight: Optional[Tensor], num_nodes
     ``edge_weight`` is given (without weights every loop has weight 1, as in PyG 2.8).
     """
     src, dst = plain(edge_index)
+    if flow == 'target_to_source':
+        src, dst = dst, src
     if edge_weight is None:
         weight = torch.ones(src.numel(), dtype=dtype, device=src.device)
     else:
@@ -120,7 +101,7 @@ class GCNConv(GDLConv):
         self.add_self_loops = add_self_loops
         self.normalize = normalize
         self._cache: Optional[tuple] = None
-        self.lin = Linear(in_channels, out_channels, bias=False)
+        self.lin = Linear(in_channels, out_channels, bias=False, weight_initializer='glorot')
         if bias:
             self.bias = Parameter(torch.empty(out_channels))
         else:
@@ -129,7 +110,7 @@ class GCNConv(GDLConv):
 
     def reset_parameters(self) -> None:
         super().reset_parameters()
-        torch.nn.init.xavier_uniform_(self.lin.weight)
+        self.lin.reset_parameters()
         if self.bias is not None:
             torch.nn.init.zeros_(self.bias)
         self._cache = None
@@ -139,10 +120,17 @@ class GCNConv(GDLConv):
         if isinstance(x, (tuple, list)):
             raise ValueError('GCNConv does not support bipartite message passing (a pair of '
                              'node feature tensors): use SAGEConv or GraphConv instead')
-        reject_sparse(edge_index, 'GCNConv')
-        self.check(x, edge_index, self.in_channels)
-        if edge_weight is not None and edge_weight.shape != (edge_index.size(1),):
-            raise ValueError(f'edge_weight must have shape [E] = [{edge_index.size(1)}], got '
+        x, _ = pair(x, 'GCNConv')
+        check_features(x, self.in_channels, 'GCNConv')
+        if not isinstance(edge_index, Tensor) or edge_index.layout != torch.strided:
+            # a sparse adj_t (rows = targets): its entries are the edges, its values weights
+            if self.flow != 'source_to_target':
+                raise ValueError("GCNConv with flow='target_to_source' cannot take a sparse "
+                                 "adj_t: pass adj_t.t() or an edge_index")
+            edge_index, values = sparse_to_edge_index(edge_index)
+            edge_weight = values if edge_weight is None else edge_weight
+        if edge_weight is not None and edge_weight.shape != (edge_index.size(-1),):
+            raise ValueError(f'edge_weight must have shape [E] = [{edge_index.size(-1)}], got '
                              f'{list(edge_weight.shape)}')
         n = x.size(0)
         loop = None
@@ -151,26 +139,31 @@ class GCNConv(GDLConv):
                 edge_weight, loop = self._cache
             else:
                 edge_weight, loop = gcn_norm_values(edge_index, edge_weight, n, self.improved,
-                                                    self.add_self_loops, x.dtype)
+                                                    self.add_self_loops, x.dtype, self.flow)
                 if self.cached:
                     self._cache = (edge_weight, loop)
         x = self.lin(x)
-        out = self.propagate_linear(edge_index, x, edge_weight, size=(n, n))
+        out = self.propagate(edge_index, x=x, edge_weight=edge_weight, size=(n, n))
         if loop is not None:
-            out = out + loop.unsqueeze(-1) * x
+            out = out + loop.unsqueeze(-1).to(x.dtype) * x
         if self.bias is not None:
             out = out + self.bias
         return out
 
+    def message(self, x_j: Tensor, edge_weight: Optional[Tensor]) -> Tensor:
+        return message_weighted(x_j, edge_weight)
+
+    def message_and_aggregate(self, adj: Adjacency, x: Tensor,
+                              edge_weight: Optional[Tensor]) -> Tensor:
+        return matmul(adj, x, edge_weight, 'sum')
+
     @classmethod
     def from_pyg(cls, layer) -> 'GCNConv':
         """A copy of ``torch_geometric.nn.GCNConv`` with the same weights."""
-        if getattr(layer, 'flow', 'source_to_target') != 'source_to_target':
-            raise ValueError("cannot convert a GCNConv with flow='target_to_source': "
-                             "flip edge_index instead")
         out = cls(layer.in_channels, layer.out_channels, improved=layer.improved,
                   cached=layer.cached, add_self_loops=layer.add_self_loops,
-                  normalize=layer.normalize, bias=layer.bias is not None)
+                  normalize=layer.normalize, bias=layer.bias is not None,
+                  flow=layer.flow)
         return load_pyg(out, layer)
 
     def __repr__(self) -> str:

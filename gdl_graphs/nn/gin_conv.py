@@ -1,26 +1,13 @@
 from __future__ import annotations
 
 import copy
-from typing import Callable, Optional, Tuple, Union
+from typing import Any, Callable, Optional, Tuple, Union
 
 import torch
 from torch import Tensor
-from torch.nn import Linear
 
-from ..core import GDLConv, plain, scatter
-from ..core.validate import check_edge_index
-from .gcn_conv import load_pyg, reject_sparse
-from .graph_conv import _aggr_name
-from .sage_conv import _pair
-
-
-def _reset(module) -> None:
-    """Reset every sub-module that can (PyG's ``inits.reset``)."""
-    if hasattr(module, 'reset_parameters'):
-        module.reset_parameters()
-    elif hasattr(module, 'children'):
-        for child in module.children():
-            _reset(child)
+from ..core import Adjacency, GDLConv, matmul
+from ._common import Linear, aggr_of, load_pyg, pair, reset_module, source_of, target_of
 
 
 class GINConv(GDLConv):
@@ -31,7 +18,8 @@ class GINConv(GDLConv):
         \mathbf{x}'_i = h_{\mathbf{\Theta}} \left( (1 + \epsilon) \cdot \mathbf{x}_i +
         \sum_{j \in \mathcal{N}(i)} \mathbf{x}_j \right)
 
-    The sum is linear in :math:`\mathbf{x}_j` and runs fused (a cached CSR product).
+    The sum is linear in :math:`\mathbf{x}_j` and runs fused (a cached CSR product); other
+    aggregations, the explainer and message hooks run PyG's gather/message/scatter.
 
     Equivariance: permutation equivariant (node relabelling permutes the output rows).
 
@@ -39,7 +27,7 @@ class GINConv(GDLConv):
         nn: the network :math:`h_{\mathbf{\Theta}}` (e.g. an MLP), applied node-wise.
         eps: the initial :math:`\epsilon`.
         train_eps: learn :math:`\epsilon` (a parameter), else a buffer.
-        aggr: ``'sum'`` (default), ``'mean'``, ``'max'`` or ``'min'``.
+        aggr: ``'sum'`` (default) or any aggregation PyG accepts (string, list, module).
 
     Shapes:
         x ``[N, F_in]`` or ``([N_src, F], [N_dst, F])``, edge_index ``[2, E]``
@@ -59,17 +47,24 @@ class GINConv(GDLConv):
 
     def reset_parameters(self) -> None:
         super().reset_parameters()
-        _reset(self.nn)
+        reset_module(self.nn)
         self.eps.data.fill_(self.initial_eps)
 
-    def forward(self, x: Union[Tensor, Tuple[Tensor, Tensor]], edge_index: Tensor,
+    def forward(self, x: Union[Tensor, Tuple[Tensor, Optional[Tensor]]], edge_index: Tensor,
                 size: Optional[Tuple[int, int]] = None) -> Tensor:
-        reject_sparse(edge_index, 'GINConv')
-        x_src, x_dst = _pair(x)
-        if size is None:
-            size = (x_src.size(0), x_dst.size(0))
-        out = self.propagate_linear(edge_index, x_src, size=size)
-        return self.nn(out + (1 + self.eps) * x_dst)
+        x = pair(x, 'GINConv')
+        out = self.propagate(edge_index, x=x, size=size)
+        x_root = target_of(x, self.flow)
+        if x_root is not None:
+            out = out + (1 + self.eps) * x_root
+        return self.nn(out)
+
+    def message(self, x_j: Tensor) -> Tensor:
+        return x_j
+
+    def message_and_aggregate(self, adj: Adjacency, x: Tuple[Tensor, Optional[Tensor]]
+                              ) -> Tensor:
+        return matmul(adj, source_of(adj, x), None, self.aggr)
 
     @classmethod
     def from_pyg(cls, layer) -> 'GINConv':
@@ -77,7 +72,7 @@ class GINConv(GDLConv):
         weights and :math:`\\epsilon`."""
         out = cls(copy.deepcopy(layer.nn), eps=layer.initial_eps,
                   train_eps=isinstance(layer.eps, torch.nn.Parameter),
-                  aggr=_aggr_name(layer.aggr))
+                  aggr=aggr_of(layer), flow=layer.flow)
         return load_pyg(out, layer)
 
     def __repr__(self) -> str:
@@ -104,7 +99,7 @@ class GINEConv(GDLConv):
 
     (:math:`\mathbf{W}, \mathbf{b}` only with ``edge_dim``; otherwise the edge features must
     have the node features' width). The message is not linear in :math:`\mathbf{x}_j`: it runs
-    on the generic gather/scatter path.
+    PyG's gather/message/scatter.
 
     Equivariance: permutation equivariant (node relabelling permutes the output rows; edge
     features travel with their edges).
@@ -114,7 +109,7 @@ class GINEConv(GDLConv):
         eps: the initial :math:`\epsilon`.
         train_eps: learn :math:`\epsilon`.
         edge_dim: edge feature width, mapped to ``nn``'s input width by a linear layer.
-        aggr: ``'sum'`` (default), ``'mean'``, ``'max'`` or ``'min'``.
+        aggr: ``'sum'`` (default) or any aggregation PyG accepts (string, list, module).
 
     Shapes:
         x ``[N, F]``, edge_index ``[2, E]``, edge_attr ``[E, D]`` -> ``[N_dst, F_out]``.
@@ -136,35 +131,37 @@ class GINEConv(GDLConv):
 
     def reset_parameters(self) -> None:
         super().reset_parameters()
-        _reset(self.nn)
+        reset_module(self.nn)
         self.eps.data.fill_(self.initial_eps)
         if self.lin is not None:
             self.lin.reset_parameters()
 
-    def forward(self, x: Union[Tensor, Tuple[Tensor, Tensor]], edge_index: Tensor,
+    def forward(self, x: Union[Tensor, Tuple[Tensor, Optional[Tensor]]], edge_index: Tensor,
                 edge_attr: Optional[Tensor] = None,
                 size: Optional[Tuple[int, int]] = None) -> Tensor:
-        reject_sparse(edge_index, 'GINEConv')
-        x_src, x_dst = _pair(x)
-        check_edge_index(edge_index, x_src.size(0))
+        x = pair(x, 'GINEConv')
         if edge_attr is None:
             raise ValueError('GINEConv needs edge_attr [E, D]: pass edge features, or use '
                              'GINConv for graphs without them')
         if edge_attr.dim() == 1:
             edge_attr = edge_attr.unsqueeze(-1)
-        if edge_attr.size(0) != edge_index.size(1):
+        if isinstance(edge_index, Tensor) and edge_index.layout == torch.strided \
+                and edge_attr.size(0) != edge_index.size(-1):
             raise ValueError(f'edge_attr has {edge_attr.size(0)} rows but edge_index has '
-                             f'{edge_index.size(1)} edges: one row per edge')
-        if self.lin is None and edge_attr.size(-1) != x_src.size(-1):
+                             f'{edge_index.size(-1)} edges: one row per edge')
+        if self.lin is None and edge_attr.size(-1) != x[0].size(-1):
             raise ValueError(f'edge_attr has {edge_attr.size(-1)} channels but x has '
-                             f'{x_src.size(-1)}: set GINEConv(edge_dim={edge_attr.size(-1)})')
+                             f'{x[0].size(-1)}: set GINEConv(edge_dim={edge_attr.size(-1)})')
+        out = self.propagate(edge_index, x=x, edge_attr=edge_attr, size=size)
+        x_root = target_of(x, self.flow)
+        if x_root is not None:
+            out = out + (1 + self.eps) * x_root
+        return self.nn(out)
+
+    def message(self, x_j: Tensor, edge_attr: Tensor) -> Tensor:
         if self.lin is not None:
             edge_attr = self.lin(edge_attr)
-        src, dst = plain(edge_index)
-        n_dst = x_dst.size(0) if size is None else int(size[1])
-        msg = (x_src.index_select(0, src) + edge_attr).relu()
-        out = scatter(msg, dst, n_dst, self.aggr)
-        return self.nn(out + (1 + self.eps) * x_dst)
+        return (x_j + edge_attr).relu()
 
     @classmethod
     def from_pyg(cls, layer) -> 'GINEConv':
@@ -173,7 +170,7 @@ class GINEConv(GDLConv):
         edge_dim = None if layer.lin is None else layer.lin.in_channels
         out = cls(copy.deepcopy(layer.nn), eps=layer.initial_eps,
                   train_eps=isinstance(layer.eps, torch.nn.Parameter), edge_dim=edge_dim,
-                  aggr=_aggr_name(layer.aggr))
+                  aggr=aggr_of(layer), flow=layer.flow)
         return load_pyg(out, layer)
 
     def __repr__(self) -> str:

@@ -1,11 +1,12 @@
 from __future__ import annotations
 
-from typing import Optional, Tuple, Union
+from typing import Any, Optional, Tuple, Union
 
 from torch import Tensor
-from torch.nn import Linear
 
-from ..core import GDLConv
+from ..core import Adjacency, GDLConv, matmul
+from ._common import (Linear, aggr_of, check_features, load_pyg, message_weighted, pair,
+                      source_of, target_of)
 
 
 class GraphConv(GDLConv):
@@ -17,22 +18,25 @@ class GraphConv(GDLConv):
         \bigoplus_{j \in \mathcal{N}(i)} e_{j,i} \cdot \mathbf{x}_j
 
     The message is linear in :math:`\mathbf{x}_j`, so sum and mean run fused (a cached CSR
-    product, no ``E x F`` tensor); max, min and mul run on the generic path.
+    product, no ``E x F`` tensor); every other aggregation, the explainer and message hooks
+    run PyG's gather/message/scatter.
 
     Equivariance: permutation equivariant (node relabelling permutes the output rows).
 
     Args:
-        in_channels: input features (or a pair for bipartite graphs).
+        in_channels: input features (or a pair for bipartite graphs; ``-1``: lazy).
         out_channels: output features.
-        aggr: ``'sum'`` (default), ``'mean'``, ``'max'``, ``'min'`` or ``'mul'``.
+        aggr: ``'sum'`` (default) or any aggregation PyG accepts (string, list, module).
         bias: learn an additive bias (in :math:`\mathbf{W}_2`'s linear map, as PyG).
+        **kwargs: ``flow``, ``kernel``, ... (see :class:`~gdl_graphs.core.GDLConv`).
 
     Shapes:
-        x ``[N, F_in]``, edge_index ``[2, E]``, edge_weight ``[E]`` (optional) -> ``[N, F_out]``.
+        x ``[N, F_in]`` or ``([N_src, F_src], [N_dst, F_dst])``, edge_index ``[2, E]`` (or a
+        sparse ``adj_t``), edge_weight ``[E]`` (optional) -> ``[N_dst, F_out]``.
     """
 
     def __init__(self, in_channels: Union[int, Tuple[int, int]], out_channels: int,
-                 aggr: str = 'sum', bias: bool = True, **kwargs):
+                 aggr: Any = 'sum', bias: bool = True, **kwargs):
         super().__init__(aggr=aggr, **kwargs)
         if isinstance(in_channels, int):
             in_channels = (in_channels, in_channels)
@@ -47,35 +51,31 @@ class GraphConv(GDLConv):
         self.lin_rel.reset_parameters()
         self.lin_root.reset_parameters()
 
-    def forward(self, x: Union[Tensor, Tuple[Tensor, Tensor]], edge_index: Tensor,
+    def forward(self, x: Union[Tensor, Tuple[Tensor, Optional[Tensor]]], edge_index: Tensor,
                 edge_weight: Optional[Tensor] = None,
                 size: Optional[Tuple[int, int]] = None) -> Tensor:
-        x_src, x_dst = (x, x) if isinstance(x, Tensor) else x
-        if size is None:
-            size = (x_src.size(0), x_dst.size(0))
-        out = self.propagate_linear(edge_index, x_src, edge_weight, size=size)
-        return self.lin_rel(out) + self.lin_root(x_dst)
+        x = pair(x, 'GraphConv')
+        check_features(x[0], self.in_channels[0], 'GraphConv')
+        out = self.lin_rel(self.propagate(edge_index, x=x, edge_weight=edge_weight, size=size))
+        x_root = target_of(x, self.flow)
+        if x_root is not None:
+            out = out + self.lin_root(x_root)
+        return out
+
+    def message(self, x_j: Tensor, edge_weight: Optional[Tensor]) -> Tensor:
+        return message_weighted(x_j, edge_weight)
+
+    def message_and_aggregate(self, adj: Adjacency, x: Tuple[Tensor, Optional[Tensor]],
+                              edge_weight: Optional[Tensor]) -> Tensor:
+        return matmul(adj, source_of(adj, x), edge_weight, self.aggr)
 
     @classmethod
     def from_pyg(cls, layer) -> 'GraphConv':
         """A copy of ``torch_geometric.nn.GraphConv`` with the same weights."""
-        out = cls(layer.in_channels, layer.out_channels, aggr=_aggr_name(layer.aggr),
-                  bias=layer.lin_rel.bias is not None)
-        out = out.to(layer.lin_rel.weight.dtype)  # before loading: no float32 rounding
-        out.load_state_dict(_strip(layer.state_dict()), strict=True)
-        return out
+        out = cls(layer.in_channels, layer.out_channels, aggr=aggr_of(layer),
+                  bias=layer.lin_rel.bias is not None, flow=layer.flow)
+        return load_pyg(out, layer)
 
     def __repr__(self) -> str:
         return (f'{self.__class__.__name__}({self.in_channels[0]}, {self.out_channels}, '
                 f'aggr={self.aggr})')
-
-
-def _aggr_name(aggr) -> str:
-    if not isinstance(aggr, str):
-        raise ValueError(f'cannot convert the aggregation {aggr!r}: use a string aggregation')
-    return 'sum' if aggr == 'add' else aggr
-
-
-def _strip(state: dict) -> dict:
-    """Drop PyG's aggregation-module buffers from a state dict."""
-    return {k: v for k, v in state.items() if not k.startswith('aggr_module')}

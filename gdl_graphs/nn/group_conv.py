@@ -1,12 +1,14 @@
 from __future__ import annotations
 
-from typing import Union
+from typing import Optional, Union
 
 from torch import Tensor
 
+from ..core import Adjacency, typed_matmul
 from ..core.lattice import dense_conv
 from ..core.validate import check_node_features
 from ..domains.group import Group, dense_group_meta, group_filter_bank
+from ._common import typed_message
 from .lifting_conv import GroupStencilConv
 
 
@@ -59,23 +61,34 @@ class GroupConv(GroupStencilConv):
         """The dense ``conv2d`` filter bank ``[|G| F_out, |G| F_in, k, k]``."""
         return group_filter_bank(self.weight, self.group, self.dilation)
 
-    def forward(self, x: Tensor, edge_index: Tensor, edge_type: Tensor) -> Tensor:
+    def forward(self, x: Tensor, edge_index: Tensor,
+                edge_type: Optional[Tensor] = None) -> Tensor:
         check_node_features(x, channels=self.in_channels)
         order = self.group.order
         if x.dim() != 2 or x.size(0) % order:
             raise ValueError(f'x must be lifted features [N * {order}, {self.in_channels}], got '
                              f'{list(x.shape)}')
-        meta = dense_group_meta(self.dense_structure(edge_index, ('lattice',)), 'group',
-                                self.group, self.kernel_size, self.dilation, x.size(0), order)
-        if meta is not None:
-            bias = None if self.bias is None else self.bias.repeat(order)
-            out = dense_conv(x.reshape(-1, order * self.in_channels), self.filter_bank(), bias,
-                             meta, (1, 1))
+        n = x.size(0)
+        out = self.propagate(edge_index, x=x, edge_type=edge_type, size=(n, n))
+        return out if self.bias is None else out + self.bias
+
+    def message(self, x_j: Tensor, edge_type: Optional[Tensor]) -> Tensor:
+        return typed_message(x_j, edge_type, self.typed_weight(),
+                             'lifted.edge_type from lift_lattice')
+
+    def message_and_aggregate(self, adj: Adjacency, x: Tensor,
+                              edge_type: Optional[Tensor]) -> Tensor:
+        tag = adj.structure if adj.structure is not None and \
+            adj.structure.kind == 'lattice' else None
+        meta = dense_group_meta(tag, 'group', self.group, self.kernel_size, self.dilation,
+                                x.size(0), self.group.order)
+        if meta is not None and (edge_type is None or edge_type is tag.edge_type):
+            out = dense_conv(x.reshape(-1, self.group.order * self.in_channels),
+                             self.filter_bank(), None, meta, (1, 1))
             return out.reshape(-1, self.out_channels)
         if edge_type is None:
-            raise ValueError('edge_type is required: pass lifted.edge_type from lift_lattice')
-        out = self.propagate_typed(edge_index, edge_type, x, self.typed_weight())
-        return out if self.bias is None else out + self.bias
+            self.message(x, None)  # raises the clear error
+        return typed_matmul(adj, x, edge_type, self.typed_weight())
 
 
 __all__ = ['GroupConv']

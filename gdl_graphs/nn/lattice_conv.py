@@ -7,9 +7,10 @@ import torch
 from torch import Tensor
 from torch.nn import Parameter, init
 
-from ..core import GDLConv
+from ..core import Adjacency, GDLConv, typed_matmul
 from ..core.lattice import IntOrTuple, as_tuple, check_stencil, dense_applies, dense_conv
 from ..core.validate import check_node_features
+from ._common import typed_message
 
 _CONVS = (torch.nn.Conv1d, torch.nn.Conv2d, torch.nn.Conv3d)
 
@@ -35,9 +36,11 @@ class LatticeConv(GDLConv):
     runs ``conv{1,2,3}d`` on the zero-copy channels-last view of ``x``; on a tagged masked
     lattice that keeps at least a quarter of its pixels, the same conv on the zero-filled
     lattice (removed pixels send nothing, as zeros), keeping the rows of the nodes; on any other
-    lattice graph (sparser masks, an untagged or reloaded graph, a ``kernel='fused'`` layer) the
-    typed linear path (:func:`gdl_graphs.core.propagate_typed`: transform once, aggregate by a
-    cached CSR product); with ``kernel='generic'`` it gathers and scatters.
+    lattice graph (sparser masks, an untagged or reloaded graph, edge types other than the
+    converter's own, a ``kernel='fused'`` layer) the typed linear path
+    (:func:`gdl_graphs.core.typed_matmul`: transform once, aggregate by a cached CSR product);
+    with ``kernel='generic'``, the explainer or message hooks, PyG's gather/message/scatter.
+    All of them run inside ``propagate``.
 
     Stride ``s`` is the convolution followed by ``s x s`` lattice coarsening that keeps the
     first pixel of each block: pass ``coarse = coarsen_lattice(data, s, ceil_mode=True)``.
@@ -104,7 +107,7 @@ class LatticeConv(GDLConv):
         """The per-offset weights ``[T, F_in, F_out]`` (``W_t^T``) of the typed path."""
         return self.weight.flatten(2).permute(2, 1, 0)
 
-    def forward(self, x: Tensor, edge_index: Tensor, edge_type: Tensor,
+    def forward(self, x: Tensor, edge_index: Tensor, edge_type: Optional[Tensor] = None,
                 coarse=None) -> Tensor:
         check_node_features(x, channels=self.in_channels)
         if x.dim() != 2:
@@ -112,8 +115,21 @@ class LatticeConv(GDLConv):
         strided = any(s > 1 for s in self.stride)
         if strided:
             self._check_coarse(coarse)
-        tag = self.dense_structure(edge_index, ('lattice',))
-        if tag is not None and 'group' not in tag.meta and dense_applies(tag.meta):
+        n = x.size(0)
+        out = self.propagate(edge_index, x=x, edge_type=edge_type, size=(n, n))
+        if strided and out.size(0) != coarse.num_nodes:  # the sparse paths: keep the corners
+            out = out.index_select(0, coarse.select)
+        return out if self.bias is None else out + self.bias
+
+    def message(self, x_j: Tensor, edge_type: Optional[Tensor]) -> Tensor:
+        return typed_message(x_j, edge_type, self.typed_weight(),
+                             'data.edge_type from image_to_graph')
+
+    def message_and_aggregate(self, adj: Adjacency, x: Tensor,
+                              edge_type: Optional[Tensor]) -> Tensor:
+        tag = adj.structure
+        if tag is not None and tag.kind == 'lattice' and 'group' not in tag.meta \
+                and dense_applies(tag.meta, edge_type, tag.edge_type):
             meta = tag.meta
             if (tuple(meta['kernel_size']) != self.kernel_size
                     or tuple(meta['dilation']) != self.dilation):
@@ -127,21 +143,10 @@ class LatticeConv(GDLConv):
             if x.size(0) != n or len(meta['shape']) != self.dim + 1:
                 raise ValueError(f'x has {x.size(0)} rows but the lattice {tuple(meta["shape"])}'
                                  f' has {n} nodes ({self.dim}-D layer)')
-            out = dense_conv(x, self.weight, self.bias, meta, self.stride)
-            if strided and out.size(0) != coarse.num_nodes:
-                raise ValueError(f'the strided convolution gives {out.size(0)} nodes but coarse '
-                                 f'has {coarse.num_nodes}: make it with coarsen_lattice(data, '
-                                 f'{self.stride}, ceil_mode=True)')
-            return out
+            return dense_conv(x, self.weight, None, meta, self.stride)
         if edge_type is None:
-            raise ValueError('edge_type is required off the dense path (untagged, reloaded or '
-                             'sparsely masked lattices): pass data.edge_type from image_to_graph')
-        out = self.propagate_typed(edge_index, edge_type, x, self.typed_weight())
-        if self.bias is not None:
-            out = out + self.bias
-        if strided:
-            out = out.index_select(0, coarse.select)
-        return out
+            self.message(x, None)  # raises the clear error
+        return typed_matmul(adj, x, edge_type, self.typed_weight())
 
     def _check_coarse(self, coarse) -> None:
         select = coarse.get('select') if hasattr(coarse, 'get') else None

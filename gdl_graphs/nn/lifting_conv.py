@@ -1,16 +1,17 @@
 from __future__ import annotations
 
 import math
-from typing import Union
+from typing import Optional, Union
 
 import torch
 from torch import Tensor
 from torch.nn import Parameter, init
 
-from ..core import GDLConv
+from ..core import Adjacency, GDLConv, typed_matmul
 from ..core.lattice import check_stencil, dense_conv
 from ..core.validate import check_node_features
 from ..domains.group import Group, dense_group_meta, get_group, lifting_filter_bank
+from ._common import typed_message
 
 
 class GroupStencilConv(GDLConv):
@@ -101,24 +102,32 @@ class LiftingConv(GroupStencilConv):
         """The dense ``conv2d`` filter bank ``[|G| F_out, F_in, k, k]``."""
         return lifting_filter_bank(self.weight, self.group, self.dilation)
 
-    def forward(self, x: Tensor, edge_index: Tensor, edge_type: Tensor) -> Tensor:
+    def forward(self, x: Tensor, edge_index: Tensor,
+                edge_type: Optional[Tensor] = None) -> Tensor:
         check_node_features(x, channels=self.in_channels)
         if x.dim() != 2:
             raise ValueError(f'x must be [N, {self.in_channels}], got {list(x.shape)}')
-        order = self.group.order
-        meta = dense_group_meta(self.dense_structure(edge_index, ('lattice',)), 'lift',
-                                self.group, self.kernel_size, self.dilation, x.size(0), 1)
-        if meta is not None:
-            bias = None if self.bias is None else self.bias.repeat(order)
-            out = dense_conv(x, self.filter_bank(), bias, meta, (1, 1))
-            return out.reshape(-1, self.out_channels)
-        if edge_type is None:
-            raise ValueError('edge_type is required: pass lifted.lift_edge_type from '
-                             'lift_lattice')
         n = x.size(0)
-        out = self.propagate_typed(edge_index, edge_type, x, self.typed_weight(),
-                                   size=(n, n * order))
+        out = self.propagate(edge_index, x=x, edge_type=edge_type,
+                             size=(n, n * self.group.order))
         return out if self.bias is None else out + self.bias
+
+    def message(self, x_j: Tensor, edge_type: Optional[Tensor]) -> Tensor:
+        return typed_message(x_j, edge_type, self.typed_weight(),
+                             'lifted.lift_edge_type from lift_lattice')
+
+    def message_and_aggregate(self, adj: Adjacency, x: Tensor,
+                              edge_type: Optional[Tensor]) -> Tensor:
+        tag = adj.structure if adj.structure is not None and \
+            adj.structure.kind == 'lattice' else None
+        meta = dense_group_meta(tag, 'lift', self.group, self.kernel_size, self.dilation,
+                                x.size(0), 1)
+        if meta is not None and (edge_type is None or edge_type is tag.edge_type):
+            return dense_conv(x, self.filter_bank(), None, meta, (1, 1)).reshape(
+                -1, self.out_channels)
+        if edge_type is None:
+            self.message(x, None)  # raises the clear error
+        return typed_matmul(adj, x, edge_type, self.typed_weight())
 
     @classmethod
     def from_conv(cls, conv: torch.nn.Conv2d, group: Union[str, Group] = 'C4') -> 'LiftingConv':

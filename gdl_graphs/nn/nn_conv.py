@@ -6,15 +6,11 @@ from typing import Callable, Optional, Tuple, Union
 
 import torch
 from torch import Tensor
-from torch.nn import Linear, Parameter
+from torch.nn import Parameter
 
-from ..core import GDLConv, plain, scatter
-from ..core.validate import check_edge_index
-from .gat_conv import check_edge_attr
-from .gin_conv import _reset
-from .gcn_conv import load_pyg, reject_sparse
-from .graph_conv import _aggr_name
-from .sage_conv import _pair
+from ..core import GDLConv
+from ._common import (Linear, aggr_of, check_edge_attr, load_pyg, pair, reset_module,
+                      target_of)
 
 
 class NNConv(GDLConv):
@@ -58,7 +54,8 @@ class NNConv(GDLConv):
             in_channels = (in_channels, in_channels)
         self.in_channels_l = in_channels[0]
         if root_weight:
-            self.lin = Linear(in_channels[1], out_channels, bias=False)
+            self.lin = Linear(in_channels[1], out_channels, bias=False,
+                              weight_initializer='uniform')
         if bias:
             self.bias = Parameter(torch.empty(out_channels))
         else:
@@ -67,46 +64,44 @@ class NNConv(GDLConv):
 
     def reset_parameters(self) -> None:
         super().reset_parameters()
-        _reset(self.nn)
+        reset_module(self.nn)
         if self.root_weight:
-            bound = 1.0 / math.sqrt(self.lin.weight.size(1))  # PyG's 'uniform' initialiser
-            with torch.no_grad():
-                self.lin.weight.uniform_(-bound, bound)
+            self.lin.reset_parameters()
         if self.bias is not None:
             torch.nn.init.zeros_(self.bias)
 
-    def forward(self, x: Union[Tensor, Tuple[Tensor, Tensor]], edge_index: Tensor,
+    def forward(self, x: Union[Tensor, Tuple[Tensor, Optional[Tensor]]], edge_index: Tensor,
                 edge_attr: Optional[Tensor] = None,
                 size: Optional[Tuple[int, int]] = None) -> Tensor:
-        reject_sparse(edge_index, 'NNConv')
-        x_src, x_dst = _pair(x)
-        check_edge_index(edge_index, x_src.size(0))
+        x = pair(x, 'NNConv')
         if edge_attr is None:
             raise ValueError('NNConv needs edge_attr [E, D]: the edge features condition the '
                              'filters')
-        edge_attr = check_edge_attr(edge_attr, edge_index.size(1))
-        src, dst = plain(edge_index)
-        n_dst = x_dst.size(0) if size is None else int(size[1])
+        if isinstance(edge_index, Tensor) and edge_index.layout == torch.strided:
+            edge_attr = check_edge_attr(edge_attr, edge_index.size(-1))
+        out = self.propagate(edge_index, x=x, edge_attr=edge_attr, size=size)
+        x_root = target_of(x, self.flow)
+        if self.root_weight and x_root is not None:
+            out = out + self.lin(x_root)
+        if self.bias is not None:
+            out = out + self.bias
+        return out
+
+    def message(self, x_j: Tensor, edge_attr: Tensor) -> Tensor:
         weight = self.nn(edge_attr)
         if weight.numel() != edge_attr.size(0) * self.in_channels_l * self.out_channels:
             raise ValueError(f'NNConv.nn must map edge_attr to [E, {self.in_channels_l} * '
                              f'{self.out_channels}], got {list(weight.shape)}')
         weight = weight.view(-1, self.in_channels_l, self.out_channels)
-        msg = torch.bmm(x_src.index_select(0, src).unsqueeze(1), weight).squeeze(1)
-        out = scatter(msg, dst, n_dst, self.aggr)
-        if self.root_weight:
-            out = out + self.lin(x_dst)
-        if self.bias is not None:
-            out = out + self.bias
-        return out
+        return torch.bmm(x_j.unsqueeze(1), weight).squeeze(1)
 
     @classmethod
     def from_pyg(cls, layer) -> 'NNConv':
         """A copy of ``torch_geometric.nn.NNConv`` (its ``nn`` deep-copied) with the same
         weights."""
         out = cls(layer.in_channels, layer.out_channels, copy.deepcopy(layer.nn),
-                  aggr=_aggr_name(layer.aggr), root_weight=layer.root_weight,
-                  bias=layer.bias is not None)
+                  aggr=aggr_of(layer), root_weight=layer.root_weight,
+                  bias=layer.bias is not None, flow=layer.flow)
         return load_pyg(out, layer)
 
     def __repr__(self) -> str:

@@ -1,23 +1,13 @@
 from __future__ import annotations
 
-from typing import Optional, Tuple, Union
+from typing import Any, Optional, Tuple, Union
 
 import torch.nn.functional as F
 from torch import Tensor
-from torch.nn import Linear
 
-from ..core import GDLConv
-from .gcn_conv import load_pyg, reject_sparse
-from .graph_conv import _aggr_name
-
-
-def _pair(x: Union[Tensor, Tuple[Tensor, Tensor]]) -> Tuple[Tensor, Tensor]:
-    if isinstance(x, Tensor):
-        return x, x
-    if not (isinstance(x, (tuple, list)) and len(x) == 2 and all(isinstance(t, Tensor)
-                                                                 for t in x)):
-        raise ValueError('x must be a tensor [N, F] or a pair (x_src, x_dst) of tensors')
-    return x[0], x[1]
+from ..core import Adjacency, GDLConv, matmul
+from ._common import (Linear, aggr_of, check_features, load_pyg, pair, source_of,
+                      target_of)
 
 
 class SAGEConv(GDLConv):
@@ -31,14 +21,15 @@ class SAGEConv(GDLConv):
     with :math:`\bigoplus` = mean (default), sum, max or min; with ``project`` the sources are
     first mapped by :math:`\mathrm{ReLU}(\mathbf{W}_3 \mathbf{x}_j + \mathbf{b})`, with
     ``normalize`` the output rows are scaled to unit L2 norm. Mean and sum are linear in
-    :math:`\mathbf{x}_j` and run fused (a cached CSR product); max and min run generic.
+    :math:`\mathbf{x}_j` and run fused (a cached CSR product); other aggregations, the
+    explainer and message hooks run PyG's gather/message/scatter.
 
     Equivariance: permutation equivariant (node relabelling permutes the output rows).
 
     Args:
         in_channels: input features (or a pair ``(F_src, F_dst)`` for bipartite graphs).
         out_channels: output features.
-        aggr: ``'mean'`` (default), ``'sum'``, ``'max'`` or ``'min'``.
+        aggr: ``'mean'`` (default) or any aggregation PyG accepts (string, list, module).
         normalize: L2-normalise the output rows.
         root_weight: add the root term :math:`\mathbf{W}_1 \mathbf{x}_i`.
         project: project the source features first (as PyG).
@@ -50,11 +41,9 @@ class SAGEConv(GDLConv):
     """
 
     def __init__(self, in_channels: Union[int, Tuple[int, int]], out_channels: int,
-                 aggr: str = 'mean', normalize: bool = False, root_weight: bool = True,
+                 aggr: Any = 'mean', normalize: bool = False, root_weight: bool = True,
                  project: bool = False, bias: bool = True, **kwargs):
         super().__init__(aggr=aggr, **kwargs)
-        if self.aggr == 'mul':
-            raise ValueError("SAGEConv supports aggr 'mean', 'sum', 'max' or 'min', got 'mul'")
         self.in_channels = in_channels
         self.out_channels = out_channels
         self.normalize = normalize
@@ -77,27 +66,34 @@ class SAGEConv(GDLConv):
         if self.root_weight:
             self.lin_r.reset_parameters()
 
-    def forward(self, x: Union[Tensor, Tuple[Tensor, Tensor]], edge_index: Tensor,
+    def forward(self, x: Union[Tensor, Tuple[Tensor, Optional[Tensor]]], edge_index: Tensor,
                 size: Optional[Tuple[int, int]] = None) -> Tensor:
-        reject_sparse(edge_index, 'SAGEConv')
-        x_src, x_dst = _pair(x)
+        x = pair(x, 'SAGEConv')
+        in_src = self.in_channels if isinstance(self.in_channels, int) else self.in_channels[0]
+        check_features(x[0], in_src, 'SAGEConv')
         if self.project:
-            x_src = self.lin(x_src).relu()
-        if size is None:
-            size = (x_src.size(0), x_dst.size(0))
-        out = self.lin_l(self.propagate_linear(edge_index, x_src, size=size))
-        if self.root_weight:
-            out = out + self.lin_r(x_dst)
+            x = (self.lin(x[0]).relu(), x[1])
+        out = self.lin_l(self.propagate(edge_index, x=x, size=size))
+        x_root = target_of(x, self.flow)
+        if self.root_weight and x_root is not None:
+            out = out + self.lin_r(x_root)
         if self.normalize:
             out = F.normalize(out, p=2.0, dim=-1)
         return out
 
+    def message(self, x_j: Tensor) -> Tensor:
+        return x_j
+
+    def message_and_aggregate(self, adj: Adjacency, x: Tuple[Tensor, Optional[Tensor]]
+                              ) -> Tensor:
+        return matmul(adj, source_of(adj, x), None, self.aggr)
+
     @classmethod
     def from_pyg(cls, layer) -> 'SAGEConv':
         """A copy of ``torch_geometric.nn.SAGEConv`` with the same weights."""
-        out = cls(layer.in_channels, layer.out_channels, aggr=_aggr_name(layer.aggr),
+        out = cls(layer.in_channels, layer.out_channels, aggr=aggr_of(layer),
                   normalize=layer.normalize, root_weight=layer.root_weight,
-                  project=layer.project, bias=layer.lin_l.bias is not None)
+                  project=layer.project, bias=layer.lin_l.bias is not None, flow=layer.flow)
         return load_pyg(out, layer)
 
     def __repr__(self) -> str:

@@ -1,0 +1,213 @@
+"""Helpers shared by several layers (the one private module of ``gdl_graphs.nn``)."""
+from __future__ import annotations
+
+import copy
+from typing import Any, Optional, Tuple, Union
+
+import torch
+from torch import Tensor
+from torch_geometric.nn.dense.linear import Linear  # lazy in_channels=-1, as PyG's layers
+
+import math
+
+import torch.nn.functional as F
+from torch_geometric.utils import is_sparse
+
+from ..core import Adjacency, cached, plain, scatter, sparse_to_edge_index
+
+__all__ = ['Linear', 'typed_message', 'FillValue', 'glorot_', 'self_loop_graph', 'check_edge_attr',
+           'attention_message', 'attention_output', 'attention_inputs', 'pair', 'check_features', 'message_weighted', 'source_of', 'target_of',
+           'aggr_of', 'load_pyg', 'reset_module']
+
+PairTensor = Tuple[Tensor, Optional[Tensor]]
+
+
+def pair(x: Union[Tensor, Tuple[Tensor, Optional[Tensor]]], layer: str) -> PairTensor:
+    """``x`` as ``(x_src, x_dst)`` (the same tensor twice for one node set), checked 2-D."""
+    if isinstance(x, Tensor):
+        x = (x, x)
+    if not (isinstance(x, (tuple, list)) and len(x) == 2 and isinstance(x[0], Tensor)
+            and (x[1] is None or isinstance(x[1], Tensor))):
+        raise ValueError(f'{layer}: x must be a tensor [N, F] or a pair (x_src, x_dst) of '
+                         f'tensors')
+    for t in x:
+        if t is not None and t.dim() != 2:
+            raise ValueError(f'{layer}: x must be [num_nodes, channels], got shape '
+                             f'{list(t.shape)}; reshape a vector with x.view(-1, 1)')
+    return x[0], x[1]
+
+
+def check_features(x: Tensor, channels: int, layer: str, name: str = 'x') -> None:
+    """A clear error for a feature width that does not match the layer (``-1``: lazy)."""
+    if channels is not None and channels > 0 and x.size(-1) != channels:
+        raise ValueError(f'{layer}: {name} has {x.size(-1)} channels but the layer was built '
+                         f'for {channels}; build it with in_channels={x.size(-1)} (or -1 to '
+                         f'infer it)')
+
+
+def message_weighted(x_j: Tensor, edge_weight: Optional[Tensor]) -> Tensor:
+    """``w_ji * x_j`` (``x_j`` when there are no weights)."""
+    return x_j if edge_weight is None else edge_weight.view(-1, 1).to(x_j.dtype) * x_j
+
+
+def source_of(adj: Adjacency, x: Any) -> Tensor:
+    """The features of the message senders: ``x`` or the member of ``(x_0, x_1)`` indexed by
+    the source row of ``edge_index`` under the layer's flow."""
+    if isinstance(x, Tensor):
+        return x
+    return x[0] if adj.flow == 'source_to_target' else x[1]
+
+
+def target_of(x: Any, flow: str) -> Optional[Tensor]:
+    """The features of the message receivers (the root term) under ``flow``."""
+    if isinstance(x, Tensor):
+        return x
+    return x[1] if flow == 'source_to_target' else x[0]
+
+
+def aggr_of(layer: torch.nn.Module) -> Any:
+    """The ``aggr`` argument that rebuilds PyG ``layer``'s aggregation: its string, its list,
+    or a copy of its :class:`~torch_geometric.nn.aggr.Aggregation` module."""
+    aggr = layer.aggr
+    if isinstance(aggr, str) and aggr in ('add', 'sum', 'mean', 'max', 'min', 'mul'):
+        return 'sum' if aggr == 'add' else aggr
+    if isinstance(aggr, list) and all(a in ('sum', 'add', 'mean', 'max', 'min', 'mul', 'std',
+                                            'var') for a in aggr):
+        return list(aggr)
+    return copy.deepcopy(layer.aggr_module)
+
+
+def load_pyg(out: torch.nn.Module, layer: torch.nn.Module) -> torch.nn.Module:
+    """Load ``layer``'s parameters and buffers into ``out``, on ``layer``'s device and in its
+    dtype (cast before loading, so float64 weights are copied exactly)."""
+    ref = next(iter(layer.parameters()), None)
+    if ref is not None:
+        out = out.to(device=ref.device, dtype=ref.dtype)
+    out.load_state_dict(layer.state_dict(), strict=True)
+    return out
+
+
+def reset_module(module: Any) -> None:
+    """Reset every sub-module that can (PyG's ``inits.reset``)."""
+    if hasattr(module, 'reset_parameters'):
+        module.reset_parameters()
+    elif hasattr(module, 'children'):
+        for child in module.children():
+            reset_module(child)
+
+
+FillValue = Union[float, Tensor, str]
+
+
+def glorot_(t: Optional[Tensor]) -> None:
+    """PyG's ``glorot``: uniform in :math:`\\pm\\sqrt{6 / (\\mathrm{fan}_{-2} +
+    \\mathrm{fan}_{-1})}`."""
+    if t is not None:
+        a = math.sqrt(6.0 / (t.size(-2) + t.size(-1)))
+        with torch.no_grad():
+            t.uniform_(-a, a)
+
+
+def self_loop_graph(edge_index: Tensor, edge_attr: Optional[Tensor], num_nodes: int,
+                    fill_value: FillValue = 'mean') -> Tuple[Tensor, Optional[Tensor]]:
+    """PyG's ``remove_self_loops`` then ``add_self_loops``: the edges without their
+    self-loops, followed by one self-loop per node ``0 .. num_nodes-1``.
+
+    The new ``edge_index`` is cached per input ``edge_index`` (built once per graph, so the
+    caches keyed on it survive across calls). The loops' ``edge_attr`` is ``fill_value`` (a
+    float or a tensor) or the reduction (``'mean'``, ``'sum'``, ``'max'``, ...) of the node's
+    incoming edge attributes."""
+    ei = plain(edge_index)
+
+    def build():
+        keep = (ei[0] != ei[1]).nonzero().view(-1)
+        loop = torch.arange(num_nodes, device=ei.device, dtype=ei.dtype)
+        return keep, torch.cat([ei.index_select(1, keep), torch.stack([loop, loop])], 1)
+
+    keep, new = cached((edge_index,), ('self_loop_graph', num_nodes), build)
+    if edge_attr is None:
+        return new, None
+    kept = edge_attr.index_select(0, keep)
+    if isinstance(fill_value, str):
+        loop_attr = scatter(kept, ei[1].index_select(0, keep), num_nodes, fill_value)
+    elif isinstance(fill_value, Tensor):
+        loop_attr = fill_value.to(edge_attr.device, edge_attr.dtype)
+        if edge_attr.dim() != loop_attr.dim():
+            loop_attr = loop_attr.unsqueeze(0)
+        loop_attr = loop_attr.expand([num_nodes] + [-1] * (loop_attr.dim() - 1))
+    else:
+        loop_attr = edge_attr.new_full((num_nodes,) + tuple(edge_attr.shape[1:]),
+                                       float(fill_value))
+    return new, torch.cat([kept, loop_attr], 0)
+
+
+def check_edge_attr(edge_attr: Optional[Tensor], num_edges: int) -> Optional[Tensor]:
+    if edge_attr is None:
+        return None
+    if not isinstance(edge_attr, Tensor):
+        raise ValueError(f'edge_attr must be a tensor [E, D], got {type(edge_attr).__name__}')
+    if edge_attr.dim() == 1:
+        edge_attr = edge_attr.view(-1, 1)
+    if edge_attr.size(0) != num_edges:
+        raise ValueError(f'edge_attr has {edge_attr.size(0)} rows but edge_index has '
+                         f'{num_edges} edges: one row per edge')
+    return edge_attr
+
+
+def attention_message(layer, x_j: Tensor, score: Tensor, index: Tensor, ptr: Optional[Tensor],
+                      size_i: Optional[int]) -> Tensor:
+    """The message GATConv and GATv2Conv share: LeakyReLU'd edge scores ``[E, H]`` normalised
+    over each target's incoming edges (kept in ``layer._alpha`` for
+    ``return_attention_weights``), dropout, times ``x_j`` ``[E, H, C]``."""
+    alpha = layer.attention_softmax(score, index, size_i)
+    layer._alpha = alpha
+    alpha = F.dropout(alpha, p=layer.dropout, training=layer.training)
+    return x_j * alpha.unsqueeze(-1)
+
+
+def attention_output(layer, out: Tensor, res: Optional[Tensor], edge_index: Tensor,
+                     return_attention_weights: Optional[bool]):
+    """Heads concatenated or averaged, then residual and bias; with
+    ``return_attention_weights`` also ``(edge_index, alpha)``."""
+    out = out.reshape(-1, layer.heads * layer.out_channels) if layer.concat else out.mean(dim=1)
+    if res is not None:
+        out = out + res
+    if layer.bias is not None:
+        out = out + layer.bias
+    if return_attention_weights:
+        alpha, layer._alpha = layer._alpha, None
+        return out, (edge_index, alpha)
+    layer._alpha = None
+    return out
+
+
+def attention_inputs(x, edge_index, edge_attr, layer: str):
+    """``(x_src, x_dst, bipartite)``, an ``edge_index`` (a sparse ``adj_t`` becomes its edge
+    list; its values the ``edge_attr`` when none is given) and ``edge_attr`` checked."""
+    if isinstance(x, Tensor):
+        x_src, x_dst, bipartite = x, x, False
+    elif isinstance(x, (tuple, list)) and len(x) == 2 and all(isinstance(t, Tensor) for t in x):
+        x_src, x_dst, bipartite = x[0], x[1], True
+    else:
+        raise ValueError(f'{layer}: x must be a tensor [N, F] or a pair (x_src, x_dst) of '
+                         f'tensors (a None target is not supported)')
+    for t in (x_src, x_dst):
+        if t.dim() != 2:
+            raise ValueError(f'{layer}: x must be [num_nodes, channels], got shape '
+                             f'{list(t.shape)}')
+    if is_sparse(edge_index):
+        edge_index, values = sparse_to_edge_index(edge_index)
+        if edge_attr is None and values is not None and values.dim() > 1:
+            edge_attr = values
+    edge_attr = check_edge_attr(edge_attr, edge_index.size(-1))
+    return x_src, x_dst, bipartite, edge_index, edge_attr
+
+
+def typed_message(x_j: Tensor, edge_type: Optional[Tensor], weight: Tensor,
+                  source: str) -> Tensor:
+    """``W_{t(j,i)}^T x_j`` per edge (the generic form of a typed linear message), ``weight``
+    ``[T, F_in, F_out]``; a clear error naming ``source`` when ``edge_type`` is missing."""
+    if edge_type is None:
+        raise ValueError(f'edge_type is required off the dense path (generic kernel, untagged, '
+                         f'reloaded or sparsely masked lattices): pass {source}')
+    return torch.bmm(x_j.unsqueeze(1), weight.index_select(0, edge_type.long())).squeeze(1)
