@@ -276,11 +276,19 @@ class GDLConv(MessagePassing):
         self.fuse = False
 
     def _set_jittable_templates(self, raise_on_error: bool = False) -> None:
-        # Keep this class's propagate (PyG would swap in a generated one); the explainer and
-        # decomposed layers switch between these two attributes.
+        # PyG generates a propagate per class (its collect reads a pair ``(x_0, x_1)`` as
+        # ``x_j = x_0``, ``x_i = x_1`` under either flow): the generic route calls it; this
+        # class's propagate stays in front (the explainer and decomposed layers switch
+        # between ``_orig_propagate`` and ``_jinja_propagate``: both are ours).
         cls = self.__class__
+        if '_pyg_propagate' not in cls.__dict__:
+            mine = cls.propagate
+            super()._set_jittable_templates(raise_on_error)
+            generated = cls.__dict__.get('_jinja_propagate')
+            cls._pyg_propagate = generated if generated is not None and \
+                generated is not mine else MessagePassing.propagate
+            cls.propagate = mine
         cls._orig_propagate = cls._jinja_propagate = cls.propagate
-        cls._orig_edge_updater = cls._jinja_edge_updater = cls.edge_updater
 
     # -- aggregation -------------------------------------------------------------------------
     def aggregate(self, inputs: Tensor, index: Tensor, ptr: Optional[Tensor] = None,
@@ -326,7 +334,9 @@ class GDLConv(MessagePassing):
         if not self._route_fused(edge_index):
             if structure_of(edge_index) is not None and not is_sparse(edge_index):
                 edge_index = plain(edge_index)
-            return MessagePassing.propagate(self, edge_index, size, **kwargs)
+            if self.explain or self.decomposed_layers > 1:  # as PyG: its original propagate
+                return MessagePassing.propagate(self, edge_index, size, **kwargs)
+            return self._pyg_propagate(edge_index, size=size, **kwargs)
         compiling = _compiling()
         if not compiling:
             for hook in self._propagate_forward_pre_hooks.values():

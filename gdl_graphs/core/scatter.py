@@ -100,7 +100,11 @@ def scatter(src: Tensor, index: Tensor, dim_size: int, reduce: str = 'sum',
         return src.new_zeros(size).index_add_(dim, index, src)
     if reduce == 'mean':
         out = src.new_zeros(size).index_add_(dim, index, src)
-        count = torch.bincount(index, minlength=dim_size).clamp_(min=1).to(src.dtype)
+        if index.device.type == 'meta':  # no bincount kernel on the meta device
+            count = src.new_zeros(dim_size).index_add_(0, index, src.new_ones(index.numel()))
+        else:
+            count = torch.bincount(index, minlength=dim_size)
+        count = count.clamp_(min=1).to(src.dtype)
         shape = [1] * src.dim()
         shape[dim] = -1
         if not src.is_floating_point():  # integer mean rounds down (as torch_scatter)

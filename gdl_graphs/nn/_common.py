@@ -51,18 +51,14 @@ def message_weighted(x_j: Tensor, edge_weight: Optional[Tensor]) -> Tensor:
 
 
 def source_of(adj: Adjacency, x: Any) -> Tensor:
-    """The features of the message senders: ``x`` or the member of ``(x_0, x_1)`` indexed by
-    the source row of ``edge_index`` under the layer's flow."""
-    if isinstance(x, Tensor):
-        return x
-    return x[0] if adj.flow == 'source_to_target' else x[1]
+    """The features of the message senders: ``x``, or ``x_0`` of a pair ``(x_0, x_1)`` (PyG's
+    convention under either flow: ``x_j`` from ``x_0``, ``x_i`` and the root from ``x_1``)."""
+    return x if isinstance(x, Tensor) else x[0]
 
 
 def target_of(x: Any, flow: str) -> Optional[Tensor]:
-    """The features of the message receivers (the root term) under ``flow``."""
-    if isinstance(x, Tensor):
-        return x
-    return x[1] if flow == 'source_to_target' else x[0]
+    """The features of the message receivers (the root term): ``x`` or ``x_1`` of a pair."""
+    return x if isinstance(x, Tensor) else x[1]
 
 
 def aggr_of(layer: torch.nn.Module) -> Any:

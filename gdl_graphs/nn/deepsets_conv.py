@@ -30,6 +30,13 @@ def _set_ptr(x: Tensor, batch: Optional[Tensor], num_sets: Optional[int]) -> Ten
     return batch_to_ptr(batch, x.size(0), num_sets)
 
 
+def _no_flow(kwargs: dict, layer: str) -> dict:
+    if kwargs.get('flow', 'source_to_target') != 'source_to_target':
+        raise ValueError(f"{layer} has no edges, so flow={kwargs['flow']!r} means nothing: "
+                         f"drop the flow argument (set layers reduce over the batch vector)")
+    return kwargs
+
+
 def _check_pool(pool: Optional[str], allow_none: bool) -> Optional[str]:
     pool = 'sum' if pool == 'add' else pool
     if pool is None and allow_none:
@@ -54,6 +61,12 @@ class DeepSetsConv(GDLConv):
     With ``pool=None`` the set term is dropped and the layer is the shared per-element MLP layer
     of PointNet (Qi et al. 2017).
 
+    Why not ``propagate``: a set is an edgeless graph plus a readout; ``propagate`` reduces over
+    edges, and expressing the set term with edges would build the ``n^2`` complete graph (or a
+    star through a virtual node) that this layer exists to avoid. So PyG's edge conventions do
+    not apply: there is no ``edge_index``, propagate/message hooks have nothing to fire on, and
+    ``flow='target_to_source'`` is refused with a ValueError.
+
     Equivariance: permutation equivariant (permuting the elements within each set permutes the
     output rows alike); the sets of a batch never interact.
 
@@ -73,7 +86,7 @@ class DeepSetsConv(GDLConv):
                  bias: bool = True, act: Union[str, Callable[[Tensor], Tensor], None] = None,
                  **kwargs):
         self.pool = _check_pool(pool, allow_none=True)
-        super().__init__(aggr=self.pool or 'sum', **kwargs)
+        super().__init__(aggr=self.pool or 'sum', **_no_flow(kwargs, 'DeepSetsConv'))
         self.in_channels = in_channels
         self.out_channels = out_channels
         self.act = _activation(act)
@@ -113,6 +126,7 @@ class DeepSetsReadout(GDLConv):
 
     run as a segment reduction over the sorted batch vector (Zaheer et al. 2017,
     https://arxiv.org/abs/1703.06114: :math:`\rho(\sum_i \phi(x_i))`; PointNet uses max).
+    Like :class:`DeepSetsConv` it has no edges, so no ``propagate`` (``flow`` is refused).
 
     Equivariance: permutation invariant (any permutation within each set leaves it unchanged).
 
@@ -125,7 +139,7 @@ class DeepSetsReadout(GDLConv):
 
     def __init__(self, pool: str = 'sum', **kwargs):
         self.pool = _check_pool(pool, allow_none=False)
-        super().__init__(aggr=self.pool, **kwargs)
+        super().__init__(aggr=self.pool, **_no_flow(kwargs, 'DeepSetsReadout'))
         self.reset_parameters()
 
     def reset_parameters(self) -> None:

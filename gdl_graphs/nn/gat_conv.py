@@ -156,7 +156,7 @@ class GATConv(GDLConv):
                   concat=layer.concat, negative_slope=layer.negative_slope,
                   dropout=layer.dropout, add_self_loops=layer.add_self_loops,
                   edge_dim=layer.edge_dim, fill_value=layer.fill_value,
-                  bias=layer.bias is not None, residual=getattr(layer, 'residual', False))
+                  bias=layer.bias is not None, residual=getattr(layer, 'residual', False), flow=layer.flow)
         return load_pyg(out, layer)
 
     def __repr__(self) -> str:

@@ -144,7 +144,7 @@ class GATv2Conv(GDLConv):
                   dropout=layer.dropout, add_self_loops=layer.add_self_loops,
                   edge_dim=layer.edge_dim, fill_value=layer.fill_value,
                   bias=layer.bias is not None, share_weights=layer.share_weights,
-                  residual=getattr(layer, 'residual', False))
+                  residual=getattr(layer, 'residual', False), flow=layer.flow)
         return load_pyg(out, layer)
 
     def __repr__(self) -> str:

@@ -11,7 +11,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from ..core import GDLConv, degree, plain, scatter
+from ..core import GDLConv, degree, plain
 from ..core.validate import check_edge_index, check_node_features
 
 
@@ -103,7 +103,7 @@ class MolGINConv(GDLConv):
 
     with OGB's ``MLP = Linear(C, 2C), BatchNorm1d(2C), ReLU, Linear(2C, C)`` and a learnable
     :math:`\epsilon` (initially 0). The message is not linear in :math:`\mathbf{x}_j`: it runs
-    gather -> ReLU -> scatter-sum on the core, without PyG's ``propagate`` machinery.
+    PyG's gather/message/scatter (``propagate``), as OGB's layer.
 
     Equivariance: permutation equivariant (node relabelling permutes the output rows; bond
     features travel with their edges).
@@ -137,9 +137,11 @@ class MolGINConv(GDLConv):
 
     def forward(self, x: Tensor, edge_index: Tensor, edge_attr: Tensor) -> Tensor:
         _check(x, edge_index, edge_attr, self.emb_dim, 'MolGINConv')
-        src, dst = plain(edge_index)
-        msg = F.relu(x.index_select(0, src) + self.bond_encoder(edge_attr))
-        return self.mlp((1 + self.eps) * x + scatter(msg, dst, x.size(0), self.aggr))
+        out = self.propagate(edge_index, x=x, edge_attr=self.bond_encoder(edge_attr))
+        return self.mlp((1 + self.eps) * x + out)
+
+    def message(self, x_j: Tensor, edge_attr: Tensor) -> Tensor:
+        return F.relu(x_j + edge_attr)
 
     @classmethod
     def from_ogb(cls, layer: torch.nn.Module) -> 'MolGINConv':
@@ -195,9 +197,11 @@ class MolGCNConv(GDLConv):
         deg = degree(src, x.size(0), dtype=x.dtype) + 1
         dinv = deg.pow(-0.5)
         norm = dinv.index_select(0, src) * dinv.index_select(0, dst)
-        msg = norm.view(-1, 1) * F.relu(x.index_select(0, src) + self.bond_encoder(edge_attr))
-        out = scatter(msg, dst, x.size(0), self.aggr)
+        out = self.propagate(edge_index, x=x, edge_attr=self.bond_encoder(edge_attr), norm=norm)
         return out + F.relu(x + self.root_emb.weight) / deg.view(-1, 1)
+
+    def message(self, x_j: Tensor, edge_attr: Tensor, norm: Tensor) -> Tensor:
+        return norm.view(-1, 1) * F.relu(x_j + edge_attr)
 
     @classmethod
     def from_ogb(cls, layer: torch.nn.Module) -> 'MolGCNConv':

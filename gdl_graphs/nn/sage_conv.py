@@ -4,6 +4,7 @@ from typing import Any, Optional, Tuple, Union
 
 import torch.nn.functional as F
 from torch import Tensor
+from torch_geometric.nn.aggr import MultiAggregation
 
 from ..core import Adjacency, GDLConv, matmul
 from ._common import (Linear, aggr_of, check_features, load_pyg, pair, source_of,
@@ -53,7 +54,10 @@ class SAGEConv(GDLConv):
             in_channels = (in_channels, in_channels)
         if project:
             self.lin = Linear(in_channels[0], in_channels[0], bias=True)
-        self.lin_l = Linear(in_channels[0], out_channels, bias=bias)
+        aggr_out = in_channels[0]
+        if isinstance(self.aggr_module, MultiAggregation):  # as PyG: the concatenated width
+            aggr_out = self.aggr_module.get_out_channels(in_channels[0])
+        self.lin_l = Linear(aggr_out, out_channels, bias=bias)
         if root_weight:
             self.lin_r = Linear(in_channels[1], out_channels, bias=False)
         self.reset_parameters()
