@@ -299,14 +299,28 @@ def test_pyg_edge_index_class_accepted(name):
 
 
 @pytest.mark.parametrize('name', sorted(LAYERS))
-def test_sparse_adjacency_rejected_with_conversion_hint(name):
+@pytest.mark.parametrize('layout', ['coo', 'csr'])
+def test_sparse_adjacency_equals_its_edge_list(name, layout):
+    """A torch.sparse adj_t (rows = targets) runs as the edge list it stores; edge features
+    follow the adjacency's (target-major) order, as in PyG."""
     data = make_graph()
     n = data.num_nodes
-    adj_t = torch.sparse_coo_tensor(data.edge_index.flip(0), torch.ones(data.num_edges),
-                                    (n, n)).to_sparse_csr()
-    layer = LAYERS[name][0]().double()
-    with pytest.raises(ValueError, match='sparse torch.sparse_csr adjacency'):
-        layer(data.x, adj_t, data.edge_attr) if LAYERS[name][1] == 'a' else layer(data.x, adj_t)
+    key = data.edge_index[1] * n + data.edge_index[0]
+    order = torch.argsort(key)
+    first = torch.ones_like(order, dtype=torch.bool)
+    first[1:] = key[order][1:] != key[order][:-1]          # one copy of each edge
+    order = order[first]
+    ei = data.edge_index[:, order]
+    adj_t = torch.sparse_coo_tensor(ei.flip(0), torch.ones(ei.size(1), dtype=torch.float64),
+                                    (n, n)).coalesce()
+    adj_t = adj_t if layout == 'coo' else adj_t.to_sparse_csr()
+    layer = LAYERS[name][0]().double().eval()
+    if LAYERS[name][1] == 'a':
+        ea = data.edge_attr[order]
+        out, ref = layer(data.x, adj_t, ea), layer(data.x, ei, ea)
+    else:
+        out, ref = layer(data.x, adj_t), layer(data.x, ei)
+    assert_close(out, ref, atol=1e-10)
 
 
 def test_torch_compile_smoke():
@@ -370,6 +384,6 @@ def test_bad_input_raises_clear_errors():
     with pytest.raises(ValueError, match='shape \\[2, E\\]'):
         GATConv(F_IN, 4).double()(data.x, data.edge_index.t())
     with pytest.raises(ValueError, match='unknown aggregation'):
-        SAGEConv(F_IN, 4, aggr='median')
+        SAGEConv(F_IN, 4, aggr='nonsense')
     with pytest.raises(ValueError, match='vn must have shape'):
         VirtualNode(F_IN).double()(data.x, data.batch, torch.zeros(2, 3))

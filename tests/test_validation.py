@@ -32,7 +32,7 @@ def test_x_with_wrong_rows_or_channels():
         propagate_linear(edge_index, X, size=(4, 2))
     with pytest.raises(ValueError, match=r'edge_weight must have shape \[E\]'):
         propagate_linear(edge_index, X, torch.ones(3))
-    with pytest.raises(ValueError, match='edge_type holds 3, out of range for 2 groups'):
+    with pytest.raises(ValueError, match='edge_type holds 3, out of range for 2 edge types'):
         propagate_typed(edge_index, torch.tensor([0, 3]), X, torch.randn(2, 3, 2))
 
 
@@ -56,4 +56,4 @@ def test_validation_can_be_switched_off():
 
 def test_unknown_aggregation():
     with pytest.raises(ValueError, match='unknown aggregation'):
-        GraphConv(3, 2, aggr='median')
+        GraphConv(3, 2, aggr='nonsense')  # 'median' is one of PyG's

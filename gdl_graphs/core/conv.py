@@ -30,7 +30,7 @@ from torch_geometric.nn import MessagePassing
 from torch_geometric.utils import is_sparse, to_edge_index
 
 from . import scatter as _scatter
-from .sparse import CSR, spmm
+from .sparse import CSR, compiled_spmm, spmm
 from .structure import Structure, cached, plain, structure_of
 from .validate import check_edge_index, check_node_features, validation_enabled
 
@@ -144,6 +144,16 @@ def matmul(adj: Adjacency, x: Tensor, edge_weight: Optional[Tensor] = None,
                          f'got {list(edge_weight.shape)}')
     if x.size(0) != adj.num_src:
         raise ValueError(f'x has {x.size(0)} rows but the graph has {adj.num_src} source nodes')
+    if _compiling() and reduce in ('sum', 'mean') and x.dtype in (torch.float32, torch.float64) \
+            and (_kernel if kernel == 'auto' else kernel) != 'generic':
+        key = adj.key
+        if isinstance(key, Tensor) and key.dim() == 2 and key.layout == torch.strided \
+                and not hasattr(key, 'as_tensor'):
+            flip = adj.flow != 'source_to_target'
+        else:
+            key, flip = torch.stack([adj.src, adj.dst]), False
+        return compiled_spmm(plain(key), flip, adj.num_src, adj.num_dst, x, edge_weight,
+                             reduce == 'mean')
     if _use_csr(x, reduce, kernel):
         csr = adj.csr()
         value = None if edge_weight is None else edge_weight.index_select(0, csr.perm)
@@ -168,7 +178,9 @@ def typed_matmul(adj: Adjacency, x: Tensor, edge_type: Tensor, weight: Tensor,
     reduce = _scatter._check_reduce(reduce)
     num_types, f_in, f_out = weight.shape
     if x.dim() != 2 or x.size(-1) != f_in:
-        raise ValueError(f'x must be [N, {f_in}], got {list(x.shape)}')
+        got = x.size(-1) if x.dim() == 2 else f'shape {list(x.shape)}'
+        raise ValueError(f'x has {got} channels but the layer expects {f_in}: pass x as '
+                         f'[num_nodes, {f_in}]')
     if edge_weight is not None and edge_weight.shape != (adj.num_edges,):
         raise ValueError(f'edge_weight must have shape [E] = [{adj.num_edges}], '
                          f'got {list(edge_weight.shape)}')
@@ -269,7 +281,14 @@ class GDLConv(MessagePassing):
     def __init__(self, aggr: Any = 'sum', kernel: str = 'auto', **kwargs):
         if kernel not in KERNELS:
             raise ValueError(f'unknown kernel {kernel!r}: use one of {KERNELS}')
-        super().__init__(aggr=aggr, **kwargs)
+        try:
+            super().__init__(aggr=aggr, **kwargs)
+        except (ValueError, KeyError) as e:
+            if 'flow' in str(e):
+                raise
+            raise ValueError(f'unknown aggregation {aggr!r}: use a PyG aggregation name '
+                             f"('sum', 'mean', 'max', 'min', 'mul', 'std', 'var', 'softmax', "
+                             f"'median', ...), a list of them or an Aggregation module") from e
         self.kernel = kernel
         # PyG fuses only for sparse inputs; the core decides for every input in propagate
         self._implements_fused = self.inspector.implements('message_and_aggregate')
@@ -331,6 +350,10 @@ class GDLConv(MessagePassing):
         :class:`Adjacency` with PyG's propagate and message-and-aggregate hooks."""
         if isinstance(edge_index, Tensor) and not is_sparse(edge_index):
             self._validate(edge_index, size, kwargs)
+        elif not is_sparse(edge_index):
+            raise ValueError(f'{type(self).__name__}: edge_index must be a torch.Tensor of shape '
+                             f'[2, E] (or a sparse adj_t), got {type(edge_index).__name__}; '
+                             f'convert with torch.as_tensor(edge_index)')
         if not self._route_fused(edge_index):
             if structure_of(edge_index) is not None and not is_sparse(edge_index):
                 edge_index = plain(edge_index)
@@ -371,8 +394,8 @@ class GDLConv(MessagePassing):
         """The :class:`Adjacency` of ``edge_index`` (a ``[2, E]`` tensor, PyG ``EdgeIndex``,
         torch.sparse ``adj_t`` or ``SparseTensor``) under this layer's ``flow``."""
         structure = None
-        if self.kernel == 'auto' and _kernel == 'auto':
-            structure = structure_of(edge_index)
+        if self.kernel == 'auto' and _kernel == 'auto' and self.flow == 'source_to_target':
+            structure = structure_of(edge_index)  # tags describe the source -> target graph
         if is_sparse(edge_index):  # adj_t: rows = targets, columns = sources
             ei, values = sparse_to_edge_index(edge_index)
             num_dst, num_src = edge_index.size(0), edge_index.size(1)

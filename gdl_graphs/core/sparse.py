@@ -7,6 +7,7 @@ on the transformed features ``Y = x W`` viewed as ``[N * T, F_out]`` with column
 """
 from __future__ import annotations
 
+import math
 import warnings
 from dataclasses import dataclass
 from typing import Optional
@@ -119,8 +120,113 @@ def spmm(csr: CSR, x: Tensor, value: Optional[Tensor] = None) -> Tensor:
     """``A @ x`` with ``A``'s stored values ``value`` (CSR order; ones when ``None``).
     ``x`` may have trailing dimensions; they are flattened and restored."""
     shape = x.shape
-    x2 = x.reshape(shape[0], -1)
+    x2 = x.reshape(shape[0], math.prod(shape[1:]))  # -1 is ambiguous for 0 rows
     if value is None:
         value = csr.ones(x.dtype, x.device)
     out = _SpMM.apply(x2, value.to(x.dtype), csr)
     return out.view((csr.shape[0],) + tuple(shape[1:]))
+
+
+# -- torch.compile: the same CSR product as opaque custom ops ----------------------------------
+# Dynamo cannot trace a sparse CSR matmul or the identity-keyed structure cache, so under
+# ``torch.compile`` the fused route calls two custom ops: ``csr_structure`` (the cached CSR and
+# its transpose, looked up by the edge_index tensor at run time) and ``csr_spmm`` (the product,
+# with its backward); their fake implementations give the compiler the shapes.
+
+@torch.library.custom_op('gdl_graphs::csr_structure', mutates_args=())
+def csr_structure(edge_index: Tensor, flip: bool, num_src: int,
+                  num_dst: int) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor, Tensor]:
+    """``(rowptr, col, perm, row, t_rowptr, t_perm)`` of the CSR of ``edge_index`` (targets
+    ``edge_index[1]``, or ``[0]`` with ``flip``) and of its transpose (``t_perm[k]``: the
+    position in the CSR of the transpose's ``k``-th entry), cached per tensor."""
+    def build():
+        src, dst = (edge_index[1], edge_index[0]) if flip else (edge_index[0], edge_index[1])
+        csr = CSR.build(dst, src, (num_dst, num_src))
+        csr.transpose()
+        return csr
+    csr = cached((edge_index,), ('csr_op', flip, num_src, num_dst), build)
+    t = csr.transpose()
+    return (csr.rowptr.clone(), csr.col.clone(), csr.perm.clone(), csr.row.clone(),
+            t.rowptr.clone(), csr._t_perm.clone())
+
+
+@csr_structure.register_fake
+def _(edge_index, flip, num_src, num_dst):
+    e = edge_index.size(1)
+    new = edge_index.new_empty
+    return new(num_dst + 1), new(e), new(e), new(e), new(num_src + 1), new(e)
+
+
+@torch.library.custom_op('gdl_graphs::csr_spmm', mutates_args=())
+def csr_spmm(rowptr: Tensor, col: Tensor, value: Tensor, x: Tensor) -> Tensor:
+    """``A @ x`` for the CSR ``A`` (``rowptr``, ``col``, ``value``) with ``x.size(0)``
+    columns."""
+    if col.numel() == 0:
+        return x.new_zeros(rowptr.numel() - 1, x.size(1))
+    with warnings.catch_warnings():
+        warnings.simplefilter('ignore')
+        a = torch.sparse_csr_tensor(rowptr, col, value, (rowptr.numel() - 1, x.size(0)),
+                                    check_invariants=False)
+    return a @ x
+
+
+@csr_spmm.register_fake
+def _(rowptr, col, value, x):
+    return x.new_empty(rowptr.numel() - 1, x.size(1))
+
+
+@torch.library.custom_op('gdl_graphs::csr_spmm_t', mutates_args=())
+def csr_spmm_t(t_rowptr: Tensor, row: Tensor, t_perm: Tensor, value: Tensor,
+               grad: Tensor, num_src: int) -> Tensor:
+    """``A^T @ grad`` from the transpose's row pointers: its columns are ``row[t_perm]``."""
+    if row.numel() == 0:
+        return grad.new_zeros(num_src, grad.size(1))
+    with warnings.catch_warnings():
+        warnings.simplefilter('ignore')
+        a = torch.sparse_csr_tensor(t_rowptr, row.index_select(0, t_perm),
+                                    value.index_select(0, t_perm), (num_src, grad.size(0)),
+                                    check_invariants=False)
+    return a @ grad
+
+
+@csr_spmm_t.register_fake
+def _(t_rowptr, row, t_perm, value, grad, num_src):
+    return grad.new_empty(num_src, grad.size(1))
+
+
+class _CompiledSpMM(torch.autograd.Function):
+    """``A @ x`` with ``A``'s structure from :func:`csr_structure` (traceable)."""
+
+    @staticmethod
+    def forward(ctx, x, value, rowptr, col, row, t_rowptr, t_perm):
+        ctx.save_for_backward(x, value, col, row, t_rowptr, t_perm)
+        return csr_spmm(rowptr, col, value, x)
+
+    @staticmethod
+    def backward(ctx, grad):
+        x, value, col, row, t_rowptr, t_perm = ctx.saved_tensors
+        grad = grad.contiguous()
+        grad_x = grad_value = None
+        if ctx.needs_input_grad[0]:
+            grad_x = csr_spmm_t(t_rowptr, row, t_perm, value, grad, x.size(0))
+        if ctx.needs_input_grad[1]:
+            grad_value = (grad.index_select(0, row) * x.index_select(0, col)).sum(-1)
+        return grad_x, grad_value, None, None, None, None, None
+
+
+def compiled_spmm(edge_index: Tensor, flip: bool, num_src: int, num_dst: int, x: Tensor,
+                  edge_value: Optional[Tensor], mean: bool) -> Tensor:
+    """The fused product under ``torch.compile``: ``edge_value`` per edge (caller's order)."""
+    rowptr, col, perm, row, t_rowptr, t_perm = csr_structure(edge_index, flip, num_src,
+                                                             num_dst)
+    shape = x.shape
+    x2 = x.reshape(shape[0], math.prod(shape[1:]))
+    if edge_value is None:
+        value = x2.new_ones(col.numel())
+    else:
+        value = edge_value.index_select(0, perm).to(x2.dtype)
+    if mean:
+        deg = (rowptr[1:] - rowptr[:-1]).clamp(min=1).to(x2.dtype)
+        value = value / deg.index_select(0, row)
+    out = _CompiledSpMM.apply(x2, value, rowptr, col, row, t_rowptr, t_perm)
+    return out.view((num_dst,) + tuple(shape[1:]))

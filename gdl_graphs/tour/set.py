@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import torch
 
+from ..core import scatter
 from . import Row
 
 ORDER = 20
@@ -20,7 +21,7 @@ def digit_sets(images, labels, num_sets, lo, hi, g):
     sizes = torch.randint(lo, hi + 1, (num_sets,), generator=g)
     idx = torch.randint(0, images.size(0), (int(sizes.sum()),), generator=g)
     batch = torch.repeat_interleave(torch.arange(num_sets), sizes)
-    y = torch.zeros(num_sets).index_put_((batch,), labels[idx].float(), accumulate=True)
+    y = scatter(labels[idx].float(), batch, num_sets, 'sum')  # the sum of the digits of each set
     return images[idx], batch, y
 
 
