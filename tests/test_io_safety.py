@@ -256,6 +256,24 @@ def start_writer(folder):
         text=True)
 
 
+# a writer killed with SIGKILL can do nothing: the writer alone (no torch) is enough
+KILLED = textwrap.dedent('''
+    import pathlib, sys, time
+    from gdl_graphs.io.atomic import atomic_folder
+    with atomic_folder(sys.argv[2]) as tmp:
+        (tmp / 'processed').mkdir()
+        (tmp / 'processed' / 'data.pt').write_bytes(b'PK half a dataset')
+        pathlib.Path(sys.argv[1]).touch()
+        time.sleep(120)
+''')
+
+
+def start_light_writer(folder):
+    folder.mkdir()
+    return subprocess.Popen([sys.executable, '-c', KILLED, str(folder / 'ready'),
+                             str(folder / 'ds')], cwd=ROOT, stderr=subprocess.PIPE, text=True)
+
+
 def wait_until_writing(proc, folder):
     deadline = time.monotonic() + 180
     while not (folder / 'ready').exists():
@@ -270,7 +288,7 @@ def leftovers(folder):
 
 def test_sigterm_and_sigkill_while_writing(tmp_path):
     term, kill = tmp_path / 'term', tmp_path / 'kill'
-    procs = [start_writer(term), start_writer(kill)]  # side by side: each imports torch
+    procs = [start_writer(term), start_light_writer(kill)]
     try:
         for proc, folder in zip(procs, (term, kill)):
             wait_until_writing(proc, folder)
