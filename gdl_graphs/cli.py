@@ -24,7 +24,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Optional[List[str]] = None) -> int:
+    """Run the command. Nothing heavy is imported before a command needs it (``--help`` does
+    not load torch). SIGTERM and SIGHUP end it with status 128 + signal after the writers have
+    removed their temporary outputs."""
     args = build_parser().parse_args(argv)
+    from .io.atomic import terminate_cleanly
+    terminate_cleanly()
     return args.func(args)
 
 

@@ -30,6 +30,7 @@ Outputs are written to a temporary name and renamed, so an error never leaves a 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
 import inspect
 import io
@@ -37,11 +38,12 @@ import pathlib
 import sys
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
-from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
-
-import torch
+from typing import TYPE_CHECKING, Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 from .io.errors import FormatError, PathLike
+
+if TYPE_CHECKING:  # torch is imported where a conversion needs it: `--help` stays fast
+    import torch
 
 __all__ = ['convert', 'convert_file', 'DOMAINS', 'domain_options', 'list_files']
 
@@ -91,8 +93,13 @@ def _domain(as_: str) -> _Domain:
 
 def domain_options(as_: str) -> Dict[str, Any]:
     """The options a domain accepts, with their defaults (reader options included)."""
+    return {name: default for name, (default, _) in _option_specs(as_).items()}
+
+
+def _option_specs(as_: str) -> Dict[str, Tuple[Any, str]]:
+    """``name -> (default, annotation text)`` of a domain's options."""
     dom = _domain(as_)
-    out: Dict[str, Any] = {}
+    out: Dict[str, Tuple[Any, str]] = {}
     specs = [(dom.reader, dom.reader_options, 'reader')]
     if dom.converter is not None:
         specs.append((dom.converter, None, 'converter'))
@@ -105,17 +112,74 @@ def domain_options(as_: str) -> Dict[str, Any]:
                 continue
             if keep is None and (i == 0 or name in dom.inputs):
                 continue
-            out[name] = None if p.default is p.empty else p.default
+            ann = p.annotation if isinstance(p.annotation, str) else \
+                getattr(p.annotation, '__name__', repr(p.annotation))
+            out[name] = (None if p.default is p.empty else p.default,
+                         '' if p.annotation is p.empty else ann)
     return out
+
+
+def _expected_kinds(default: Any, annotation: str) -> Tuple[str, ...]:
+    """What an option may be, from its annotation (or its default): among ``'bool'``,
+    ``'int'``, ``'ints'`` (a tuple of ints), ``'float'``, ``'str'``, ``'none'``; empty: any."""
+    import re
+    words = set(re.findall(r'[A-Za-z_]+', annotation))
+    kinds = []
+    if 'bool' in words:
+        kinds.append('bool')
+    if 'int' in words or 'IntOrTuple' in words:
+        kinds.append('int')
+    if 'IntOrTuple' in words or ({'Sequence', 'Tuple', 'tuple'} & words and 'int' in words):
+        kinds.append('ints')
+    if 'float' in words:
+        kinds.append('float')
+    if 'str' in words:
+        kinds.append('str')
+    if not kinds and not words:  # no annotation: the default's type
+        kind = {bool: 'bool', int: 'int', float: 'float', str: 'str'}.get(type(default))
+        kinds = [kind] if kind else []
+    if kinds and ('Optional' in words or 'None' in words or default is None):
+        kinds.append('none')
+    if words - {'Optional', 'Union', 'None', 'bool', 'int', 'float', 'str', 'Sequence',
+                'Tuple', 'tuple', 'IntOrTuple', 'Literal'}:
+        return ()  # something we cannot check here (a tensor, a callable): the converter checks
+    return tuple(kinds)
+
+
+_KIND_TEXT = {'bool': 'true or false', 'int': 'an integer', 'ints': 'integers separated by '
+              'commas (e.g. 3,5)', 'float': 'a number', 'str': 'a word', 'none': 'none'}
+
+
+def _check_option_type(as_: str, key: str, value: Any, default: Any, annotation: str) -> None:
+    kinds = _expected_kinds(default, annotation)
+    if not kinds:
+        return
+    ok = {
+        'bool': isinstance(value, bool),
+        'int': isinstance(value, int) and not isinstance(value, bool),
+        'ints': isinstance(value, tuple) and len(value) > 0 and all(
+            isinstance(v, int) and not isinstance(v, bool) for v in value),
+        'float': isinstance(value, (int, float)) and not isinstance(value, bool),
+        'str': isinstance(value, str),
+        'none': value is None,
+    }
+    if any(ok[k] for k in kinds):
+        return
+    text = ','.join(map(str, value)) if isinstance(value, tuple) else str(value)
+    want = ' or '.join(_KIND_TEXT[k] for k in kinds)
+    raise ValueError(f'option {key}={text!r} for --as {as_}: expected {want} (default '
+                     f'{key}={default!r})')
 
 
 def _split_options(as_: str, options: Dict[str, Any]) -> Tuple[dict, dict]:
     dom = _domain(as_)
-    valid = domain_options(as_)
-    unknown = sorted(set(options) - set(valid))
+    specs = _option_specs(as_)
+    unknown = sorted(set(options) - set(specs))
     if unknown:
         raise ValueError(f'unknown option(s) {unknown} for --as {as_}; valid options: '
-                         f'{sorted(valid) or "none"}')
+                         f'{sorted(specs) or "none"}')
+    for key, value in options.items():
+        _check_option_type(as_, key, value, *specs[key])
     if as_ == 'pointcloud' and options.get('k') is None and options.get('r') is None:
         raise ValueError('--as pointcloud needs a neighbourhood: k (k nearest neighbours, '
                          '--k 16) or r (a radius, --r 0.1)')
@@ -181,6 +245,8 @@ def _grid_graph(conv: Callable, image: torch.Tensor, conv_opts: dict):
     ``x`` must be the channels-last image, as ``image_to_graph`` documents; otherwise (e.g. a
     mask) every image is converted in full."""
     import copy
+
+    import torch
     try:
         key = (tuple(image.shape), image.dtype, tuple(sorted(conv_opts.items())))
         hash(key)
@@ -285,12 +351,16 @@ def _labels_from_csv(csv: pathlib.Path, root: pathlib.Path, files: List[pathlib.
 
 
 def _worker_init() -> None:
+    from .io.atomic import default_signals
+    import torch
+    default_signals()  # a worker just ends on SIGTERM; the parent removes the output
     torch.set_num_threads(1)
 
 
 def _signature(data) -> Dict[str, Any]:
     """What graphs of one dataset must share: the attributes, their dtypes and their sizes
     except along the dimension PyG concatenates (e.g. ``x``'s channels)."""
+    import torch
     from torch_geometric.data import Data
     probe, sig = Data(), {}
     for key in data.keys():
@@ -341,6 +411,7 @@ def _convert_chunk(as_: str, paths: List[str], reader_opts: dict, conv_opts: dic
     """In a worker: convert and collate ``paths``. The collated chunk comes back as
     ``torch.save`` bytes (a few tensors, loaded with ``weights_only=True``) with the graphs'
     signature; an input error as ``(file, problem)``."""
+    import torch
     try:
         chunk, sig = _convert_list(as_, paths, reader_opts, conv_opts)
     except FormatError as exc:
@@ -406,7 +477,8 @@ def convert(path: PathLike, as_: str, out: Optional[PathLike] = None, *,
         labels: for a folder, a CSV of ``file,label`` rows (default: class subfolders, if any).
         workers: processes for a folder (``0`` or ``1``: this process).
         progress: show a progress bar (tqdm, on stderr) for a folder.
-        overwrite: replace an existing ``out``.
+        overwrite: replace an existing ``out``, but only a dataset folder or graph file that
+            gdl-graphs wrote; never an input, a folder that holds an input or a user's files.
         **options: the converter's and the reader's options (:func:`domain_options`).
 
     Returns:
@@ -415,20 +487,27 @@ def convert(path: PathLike, as_: str, out: Optional[PathLike] = None, *,
 
     Raises:
         FormatError: (a ``ValueError``) a corrupt, truncated or mislabelled input, naming it.
-        ValueError: an unknown domain or option, an existing ``out`` without ``overwrite``.
+        ValueError: an unknown domain or option, an existing ``out`` without ``overwrite``, an
+            ``out`` that is, holds or is inside an input, or is not ours to replace.
+        OSError: the output cannot be written (a full disk, a read-only folder); nothing
+            partial is left.
     """
+    import torch
+
     from .io.data import GraphDataset, save_collated, save_data
     reader_opts, conv_opts = _split_options(as_, options)
     p = pathlib.Path(path)
-    if out is not None and pathlib.Path(out).exists() and not overwrite:
-        raise ValueError(f'{out} exists; choose another output or pass overwrite=True '
-                         f'(--overwrite)')
+    if out is not None:
+        inputs = [p] + ([pathlib.Path(labels)] if labels is not None else [])
+        check_output(out, inputs, overwrite, dataset=not p.is_file())
     if p.is_file():
         if labels is not None:
             raise ValueError('labels= is for a folder of files; a single file has no label')
         data = _convert_one(as_, p, reader_opts, conv_opts)
         if out is not None:
-            save_data(data, out)
+            check_output(out, [p], overwrite, dataset=False)  # again: time has passed
+            with _writing(out):
+                save_data(data, out)
         return data
     if not p.is_dir():
         raise FormatError(p, 'no such file or folder')
@@ -449,8 +528,38 @@ def convert(path: PathLike, as_: str, out: Optional[PathLike] = None, *,
             'classes': classes, 'files': [f.relative_to(p).as_posix() for f in files]}
     if out is None:
         return GraphDataset.from_collated(data, slices, meta)
-    save_collated(data, slices, out, meta, overwrite=overwrite)
+    with _writing(out):
+        save_collated(data, slices, out, meta, overwrite=overwrite)
     return GraphDataset(out)
+
+
+@contextlib.contextmanager
+def _writing(out: PathLike):
+    """Name the output in a write error (a full disk, a read-only folder): the writers have
+    removed their temporary files, so nothing was written."""
+    try:
+        yield
+    except OSError as exc:
+        what = exc.strerror or str(exc)
+        raise OSError(exc.errno, f'cannot write {out}: {what}; nothing was written') from None
+
+
+def check_output(out: PathLike, inputs: Sequence[PathLike], overwrite: bool,
+                 dataset: bool) -> None:
+    """Refuse an output that would destroy what the user has: a path that is, contains or is
+    inside an input; an existing path without ``overwrite``; and, even with ``overwrite``,
+    anything but a dataset folder (for a dataset) or a graph file (for a graph) that gdl-graphs
+    wrote (:func:`gdl_graphs.io.data.check_replaceable`)."""
+    from .io.data import check_replaceable
+    o = pathlib.Path(out).resolve()
+    for i in inputs:
+        r = pathlib.Path(i).resolve()
+        how = ('is' if o == r else 'is inside' if r in o.parents else
+               'contains' if o in r.parents else None)
+        if how is not None:
+            raise ValueError(f'the output {out} {how} the input {i}; refusing to write there '
+                             f'(it would destroy the input): choose another output')
+    check_replaceable(out, dataset=dataset, overwrite=overwrite)
 
 
 def _jsonable(v: Any) -> Any:

@@ -93,12 +93,13 @@ def complete_graph(batch: Optional[Tensor] = None, num_nodes: Optional[int] = No
         ValueError: for an unsorted ``batch`` or a graph too large for memory (the message
             gives the number of edges and the bytes needed).
     """
+    if num_nodes is not None:
+        num_nodes = _count(num_nodes)
     if ptr is None:
         if batch is not None:
             ptr = batch_to_ptr(batch, num_nodes)
         elif num_nodes is not None:
-            if int(num_nodes) < 0:
-                raise ValueError(f'num_nodes must be >= 0, got {num_nodes}')
+            num_nodes = _count(num_nodes)
             ptr = torch.tensor([0, int(num_nodes)], device=device)
         else:
             raise ValueError('complete_graph needs batch, ptr or num_nodes')
@@ -125,6 +126,20 @@ def complete_graph(batch: Optional[Tensor] = None, num_nodes: Optional[int] = No
             f'dense batch (gdl_graphs.core.dense.complete_attention) which needs no edge list')
     edge_index = _build(ptr, sizes, loops, num_edges)
     return annotate(edge_index, 'complete', ptr=ptr, loops=bool(loops))
+
+
+def _count(num_nodes) -> int:
+    """``num_nodes`` as an int >= 0 (an int or a 0-dim integer tensor, not 2.5 or True)."""
+    import operator
+    try:
+        if isinstance(num_nodes, bool):
+            raise TypeError
+        n = operator.index(num_nodes)
+    except TypeError:
+        raise ValueError(f'num_nodes must be an int >= 0, got {num_nodes!r}') from None
+    if n < 0:
+        raise ValueError(f'num_nodes must be >= 0, got {n}')
+    return n
 
 
 def _build(ptr: Tensor, sizes: Tensor, loops: bool, num_edges: int) -> Tensor:

@@ -231,14 +231,16 @@ def group_pool(x: Tensor, group: Union[str, Group], reduce: str = 'max') -> Tens
     its pixels only)."""
     g = get_group(group)
     _check_lifted(x, g.order)
-    y = x.view(-1, g.order, x.size(1))
+    if reduce not in ('max', 'mean', 'sum'):
+        raise ValueError(f"unknown group pooling {reduce!r}: use 'max', 'mean' or 'sum'")
+    if reduce == 'mean' and not (x.is_floating_point() or x.is_complex()):
+        raise ValueError(f"reduce='mean' needs floating point features, got {x.dtype}")
+    y = x.reshape(x.size(0) // g.order, g.order, x.size(1))
     if reduce == 'max':
         return y.amax(1)
     if reduce == 'mean':
         return y.mean(1)
-    if reduce == 'sum':
-        return y.sum(1)
-    raise ValueError(f"unknown group pooling {reduce!r}: use 'max', 'mean' or 'sum'")
+    return y.sum(1)
 
 
 def lift_cluster(cluster: Tensor, group: Union[str, Group]) -> Tensor:

@@ -149,10 +149,19 @@ def sinusoidal_positions(time: Union[Tensor, int], dim: int,
     Returns:
         ``[N, dim]`` in the default float dtype (``float64`` if ``time`` is).
     """
-    if dim <= 0:
-        raise ValueError(f'dim must be positive, got {dim}')
-    if isinstance(time, int):
+    if isinstance(dim, bool) or not isinstance(dim, int) or dim <= 0:
+        raise ValueError(f'dim must be a positive int, got {dim!r}')
+    if not (isinstance(base, (int, float)) and math.isfinite(base) and base > 0):
+        raise ValueError(f'base must be a positive number, got {base!r}')
+    if isinstance(time, int) and not isinstance(time, bool):
+        if time < 0:
+            raise ValueError(f'time must be a length >= 0 or a tensor of steps, got {time}')
         time = torch.arange(time)
+    if not isinstance(time, Tensor):
+        raise ValueError(f'time must be a tensor of steps or a length, got '
+                         f'{type(time).__name__}')
+    if time.is_floating_point() and not bool(torch.isfinite(time).all()):
+        raise ValueError('time holds non-finite values (nan or inf)')
     dtype = time.dtype if time.is_floating_point() else torch.get_default_dtype()
     t = time.to(dtype).unsqueeze(-1)
     half = (dim + 1) // 2

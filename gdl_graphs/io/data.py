@@ -10,25 +10,25 @@
 Safety: nothing is ever unpickled. Loading uses ``torch.load(..., weights_only=True)`` with only
 PyG's data classes allow-listed (PyG's own loader falls back to full unpickling when that fails;
 these loaders never do), and checks the loaded slices before use. Writers write to a temporary
-file or folder and rename it, so an error never leaves a partial output.
+file or folder and rename it, so an error never leaves a partial output, and they replace only
+what they wrote themselves (:func:`check_replaceable`); see :mod:`gdl_graphs.io.atomic`.
 """
 from __future__ import annotations
 
 import io
 import json
-import os
 import pathlib
-import shutil
-import tempfile
+import zipfile
 from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 
 import torch
 from torch_geometric.data import Data, InMemoryDataset
 from torch_geometric.data.data import BaseData
 
-from .errors import FormatError, PathLike, _umask, atomic_path, describe
+from .atomic import DATASET_MARKER, atomic_folder, holds_only_dataset_files, write_torch
+from .errors import FormatError, PathLike, atomic_path, describe
 
-META_FILE = 'meta.json'
+META_FILE = DATASET_MARKER  # processed/meta.json marks a folder as a dataset we wrote
 
 
 def _safe_classes() -> list:
@@ -74,9 +74,60 @@ def save_data(data: BaseData, path: PathLike) -> pathlib.Path:
     if not isinstance(data, BaseData):
         raise ValueError(f'save_data needs a torch_geometric Data, got {type(data).__name__}')
     path = pathlib.Path(path)
+    if path.is_dir():
+        raise ValueError(f'{path} is a folder; a graph is written to a file (e.g. graph.pt)')
     with atomic_path(path) as tmp:
-        torch.save(data, tmp)
+        write_torch(data, tmp)
     return path
+
+
+def is_graph_file(path: PathLike) -> bool:
+    """Whether ``path`` is a file ``torch.save`` wrote (a zip archive holding a pickle), the
+    only kind of file ``overwrite`` replaces."""
+    p = pathlib.Path(path)
+    try:
+        if p.is_symlink() or not p.is_file() or not zipfile.is_zipfile(p):
+            return False
+        with zipfile.ZipFile(p) as z:
+            return any(n.endswith('/data.pkl') for n in z.namelist())
+    except (OSError, zipfile.BadZipFile):
+        return False
+
+
+def is_dataset_folder(path: PathLike) -> bool:
+    """Whether ``path`` is a dataset folder our writer made and holds nothing else: only
+    ``processed/`` with ``data.pt``, the marker ``meta.json`` and PyG's ``pre_*.pt``. Only such
+    a folder is ever replaced (``overwrite``): a user's files are never deleted."""
+    return holds_only_dataset_files(pathlib.Path(path), complete=True)
+
+
+def check_replaceable(path: PathLike, dataset: bool, overwrite: bool = True) -> None:
+    """Raise ``ValueError`` unless an existing ``path`` may be replaced by an output: only with
+    ``overwrite``, and only a dataset folder by a dataset (:func:`is_dataset_folder`) or a graph
+    file by a graph (:func:`is_graph_file`). Nothing else is ever deleted."""
+    p = pathlib.Path(path)
+    if not (p.exists() or p.is_symlink()):
+        return
+    if not overwrite:
+        raise ValueError(f'{p} exists; choose another output or pass overwrite=True '
+                         f'(--overwrite)')
+    if dataset:
+        if is_dataset_folder(p):
+            return
+        if not p.is_dir() or p.is_symlink():
+            what = 'a file, not a dataset folder'
+        else:
+            extra = sorted(q.name for q in p.iterdir() if q.name != 'processed')[:3]
+            what = (f'a folder that holds other files ({", ".join(extra)})' if extra else
+                    f'not a dataset folder written by gdl-graphs (no processed/{META_FILE} or '
+                    f'other files in processed/)')
+    else:
+        if is_graph_file(p):
+            return
+        what = 'a folder' if p.is_dir() else 'not a graph file written by gdl-graphs ' \
+                                             '(torch.save)'
+    raise ValueError(f'{p} is {what}; refusing to replace it even with --overwrite: remove it '
+                     f'yourself or choose another output')
 
 
 def load_data(path: PathLike) -> BaseData:
@@ -257,8 +308,11 @@ def save_dataset(data_list: Sequence[BaseData], root: PathLike, meta: Optional[d
     """Write graphs as a dataset folder in PyG's standard processed layout, atomically.
 
     The folder is built under a temporary name next to ``root`` and renamed into place, so an
-    error leaves neither a partial folder nor a damaged old one. An existing ``root`` is
-    replaced only with ``overwrite=True``.
+    error (or ``SIGTERM``, see :func:`gdl_graphs.io.atomic.terminate_cleanly`) leaves neither a
+    partial folder nor a damaged old one; a killed writer's temporary folder is removed by the
+    next write. An existing ``root`` is replaced only with ``overwrite=True``, and only when it
+    is a dataset folder this writer made that holds nothing else (:func:`is_dataset_folder`);
+    the new folder is swapped in atomically.
     """
     if not data_list:
         raise ValueError('save_dataset needs at least one graph')
@@ -270,32 +324,19 @@ def save_collated(data: dict, slices: Dict[str, torch.Tensor], root: PathLike,
                   meta: Optional[dict] = None, overwrite: bool = False) -> pathlib.Path:
     """:func:`save_dataset` for already collated ``(data.to_dict(), slices)``."""
     root = pathlib.Path(root)
-    if root.exists() and not overwrite:
-        raise ValueError(f'{root} exists; choose another output or pass overwrite=True '
-                         f'(--overwrite)')
+    check_replaceable(root, dataset=True, overwrite=overwrite)
     _check_collated(str(root), Data.from_dict(data), slices)
-    root.parent.mkdir(parents=True, exist_ok=True)
-    tmp = pathlib.Path(tempfile.mkdtemp(prefix=f'.{root.name}.', suffix='.tmp', dir=root.parent))
-    try:
+    meta = dict(meta or {})
+    with atomic_folder(root) as tmp:
         proc = tmp / 'processed'
         proc.mkdir()
-        torch.save((data, slices, Data), proc / 'data.pt')
-        torch.save('None', proc / 'pre_transform.pt')  # PyG's _repr(None)
-        torch.save('None', proc / 'pre_filter.pt')
-        (proc / META_FILE).write_text(json.dumps(meta or {}, indent=1), encoding='utf-8')
-        mask = _umask()
-        for f in (tmp, proc):
-            os.chmod(f, 0o777 & ~mask)  # mkdtemp makes 0700
-        old = None
-        if root.exists():
-            old = root.parent / f'.{root.name}.old-{os.getpid()}'
-            os.replace(root, old)
-        os.replace(tmp, root)
-        if old is not None:
-            shutil.rmtree(old, ignore_errors=True) if old.is_dir() else old.unlink()
-    finally:
-        if tmp.exists():
-            shutil.rmtree(tmp, ignore_errors=True)
+        write_torch((data, slices, Data), proc / 'data.pt')
+        write_torch('None', proc / 'pre_transform.pt')  # PyG's _repr(None)
+        write_torch('None', proc / 'pre_filter.pt')
+        with open(proc / META_FILE, 'w', encoding='utf-8') as f:
+            f.write(json.dumps(meta, indent=1))
+        # checked again right before the swap: something may have appeared meanwhile
+        check_replaceable(root, dataset=True, overwrite=overwrite)
     return root
 
 

@@ -7,14 +7,15 @@ into exit code 2 and that line.
 """
 from __future__ import annotations
 
-import contextlib
 import io
 import os
 import pathlib
-import tempfile
-from typing import Iterator, Optional, Sequence, Tuple, Union
+from typing import TYPE_CHECKING, Optional, Sequence, Tuple, Union
 
-import numpy as np
+if TYPE_CHECKING:  # numpy is imported by the readers that use it (`--help` stays fast)
+    import numpy as np
+
+from .atomic import _umask, atomic_path  # noqa: F401  (shared by the writers)
 
 PathLike = Union[str, 'os.PathLike[str]']
 
@@ -46,32 +47,6 @@ def describe(exc: BaseException) -> str:
     """A short, one-line description of a parser's exception."""
     msg = ' '.join(str(exc).split())
     return f'{type(exc).__name__}: {msg}' if msg else type(exc).__name__
-
-
-def _umask() -> int:
-    mask = os.umask(0o022)
-    os.umask(mask)
-    return mask
-
-
-@contextlib.contextmanager
-def atomic_path(dest: PathLike, suffix: str = '') -> Iterator[pathlib.Path]:
-    """Yield a temporary path next to ``dest``; rename it onto ``dest`` only on success.
-
-    An exception (or a crash) never leaves a partial ``dest``: the temporary file is removed.
-    """
-    dest = pathlib.Path(dest)
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f'.{dest.name}.', suffix=suffix + '.tmp', dir=dest.parent)
-    os.close(fd)
-    tmp = pathlib.Path(tmp)
-    try:
-        yield tmp
-        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; give the usual permissions
-        os.replace(tmp, dest)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
 
 
 def read_text(path: PathLike) -> str:
@@ -114,6 +89,7 @@ def read_table(path: PathLike, delimiter: Optional[str] = 'auto', min_columns: i
     The first line is a header when one of its fields is not a number. Every row must have the
     same number of columns and hold finite numbers; otherwise :class:`FormatError` names the line.
     """
+    import numpy as np
     text = read_text(path)
     rows = []
     for k, raw in enumerate(text.splitlines(), 1):
@@ -153,6 +129,7 @@ def read_table(path: PathLike, delimiter: Optional[str] = 'auto', min_columns: i
 
 
 def _parse_rows(path: PathLike, rows: list, delimiter: Optional[str], ncol: int) -> np.ndarray:
+    import numpy as np
     out = np.empty((len(rows), ncol), dtype=np.float64)
     for r, (k, line) in enumerate(rows):
         toks = _split(line, delimiter)
@@ -170,12 +147,34 @@ NUMERIC_KINDS = 'biuf'
 
 
 def read_npy(path: PathLike) -> np.ndarray:
-    """``np.load`` without pickles: object arrays and truncated files raise :class:`FormatError`."""
+    """``np.load`` without pickles: object arrays, truncated files and headers that claim more
+    data than the file holds raise :class:`FormatError` (before anything is allocated)."""
+    import numpy as np
     p = check_file(path)
     with open(p, 'rb') as f:
         magic = f.read(6)
         if magic != b'\x93NUMPY':
             raise FormatError(p, 'not an NPY file (bad magic bytes); is the extension right?')
+        f.seek(0)
+        try:
+            fmt = np.lib.format
+            version = fmt.read_magic(f)
+            read = fmt.read_array_header_1_0 if version == (1, 0) else \
+                fmt.read_array_header_2_0  # 3.0 differs only in the header's encoding
+            shape, _, dtype = read(f)
+        except Exception as exc:  # a bad header
+            raise FormatError(p, f'corrupt NPY file ({describe(exc)})') from None
+        if dtype.hasobject:
+            raise FormatError(p, f'NPY array of dtype {dtype} (pickled Python objects, never '
+                                 f'loaded); a numeric array is needed')
+        count = 1
+        for n in shape:
+            count *= int(n)
+        need, have = count * dtype.itemsize, os.fstat(f.fileno()).st_size - f.tell()
+        if need > have:  # truncated, or a forged shape: refuse before allocating
+            raise FormatError(p, f'corrupt NPY file: the header says shape {tuple(shape)} of '
+                                 f'{dtype} ({need} bytes) but the file holds {have} bytes of '
+                                 f'data')
         f.seek(0)
         try:
             arr = np.load(f, allow_pickle=False)

@@ -27,33 +27,56 @@ def _as_tuple(x: Any) -> tuple:
     return tuple(x) if isinstance(x, (tuple, list)) else (x,)
 
 
+def _index(mask: Tensor) -> tuple:
+    flat = int(torch.nonzero(mask.reshape(-1))[0])
+    return tuple(int(i) for i in torch.unravel_index(torch.tensor(flat), mask.shape))
+
+
 def assert_close(actual: Any, expected: Any, atol: Optional[float] = None,
                  rtol: Optional[float] = None, name: str = 'output') -> None:
-    """Compare tensors (or tuples of tensors) and report the largest error and where it is."""
+    """Compare tensors (or tuples of tensors) and report the largest error and where it is.
+
+    Non-finite entries must match exactly: NaN where the expected value is NaN (and nowhere
+    else), the same infinity where it is infinite; the finite entries agree within ``atol +
+    rtol * |expected|`` (default: :func:`tolerance` of the dtype)."""
     actual, expected = _as_tuple(actual), _as_tuple(expected)
     if len(actual) != len(expected):
         raise AssertionError(f'{name}: {len(actual)} outputs vs {len(expected)} expected')
     for k, (a, e) in enumerate(zip(actual, expected)):
         label = name if len(actual) == 1 else f'{name}[{k}]'
-        if not isinstance(a, Tensor):
+        if not isinstance(a, Tensor) or not isinstance(e, Tensor):
+            if isinstance(a, Tensor) or isinstance(e, Tensor):
+                raise AssertionError(f'{label}: a {type(a).__name__} vs an expected '
+                                     f'{type(e).__name__}')
             if a != e:
                 raise AssertionError(f'{label}: {a!r} != {e!r}')
             continue
         if a.shape != e.shape:
             raise AssertionError(f'{label}: shape {list(a.shape)} != expected {list(e.shape)}')
-        if not a.is_floating_point():
+        if not a.is_floating_point() and not e.is_floating_point():
             if not torch.equal(a, e):
                 raise AssertionError(f'{label}: integer tensors differ')
             continue
-        tol = tolerance(a.dtype)
+        tol = tolerance(a.dtype if a.is_floating_point() else e.dtype)
         at = tol if atol is None else atol
         rt = tol if rtol is None else rtol
         if a.numel() == 0:
             continue
-        if bool(torch.isnan(a).any()) != bool(torch.isnan(e).any()):
-            raise AssertionError(f'{label}: NaN in one side only')
-        err = (a - e).abs()
-        bound = at + rt * e.abs()
+        nan_a, nan_e = torch.isnan(a), torch.isnan(e)
+        if not torch.equal(nan_a, nan_e):
+            where = _index(nan_a != nan_e)
+            raise AssertionError(f'{label}: NaN at index {where} in the '
+                                 f'{"output" if bool(nan_a[where]) else "expected value"} only '
+                                 f'(got {float(a[where])}, expected {float(e[where])})')
+        inf = torch.isinf(a) | torch.isinf(e)
+        bad_inf = inf & (a != e)
+        if bool(bad_inf.any()):
+            where = _index(bad_inf)
+            raise AssertionError(f'{label}: at index {where} got {float(a[where])}, expected '
+                                 f'{float(e[where])}')
+        finite = ~(nan_a | inf)
+        err = torch.where(finite, (a - e).abs(), torch.zeros((), dtype=torch.float64))
+        bound = at + rt * torch.where(finite, e.abs(), torch.zeros((), dtype=e.dtype))
         if bool((err > bound).any()):
             flat = int(torch.argmax(err - bound))
             where = tuple(int(i) for i in torch.unravel_index(torch.tensor(flat), a.shape))

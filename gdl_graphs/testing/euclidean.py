@@ -112,4 +112,56 @@ class EuclideanTransform:
         return EuclideanTransform(q, t.to(dtype))
 
 
-__all__ = ['random_orthogonal', 'EuclideanTransform']
+def pairwise_distances(a: Tensor, b: Optional[Tensor] = None) -> Tensor:
+    """Euclidean distances ``[N, M]`` from coordinate differences, in float64: a reference
+    that takes no matrix-product path (``torch.cdist`` may, and leaves about 1e-8 on the
+    diagonal on some CPUs)."""
+    b = a if b is None else b
+    return (a.double()[:, None, :] - b.double()[None, :, :]).pow(2).sum(-1).sqrt()
+
+
+def assert_nearest_neighbours(pos: Tensor, edge_index: Tensor, k: int,
+                              rtol: float = 1e-5) -> None:
+    """Assert that every node's sources in ``edge_index`` (``source -> target``) are ``k``
+    other points that are nearest to it, up to ties: no source is farther than the ``k``-th
+    nearest distance by more than ``rtol`` (relative). Robust to the rounding of the
+    implementation under test, which may order near-equal distances differently."""
+    n = pos.size(0)
+    d = pairwise_distances(pos)
+    d.fill_diagonal_(float('inf'))
+    src, dst = edge_index.tolist()
+    got: list = [[] for _ in range(n)]
+    for j, i in zip(src, dst):
+        got[i].append(j)
+    kk = min(k, n - 1)
+    kth = d.topk(kk, largest=False).values[:, -1] if kk > 0 else torch.zeros(n)
+    for i in range(n):
+        if len(got[i]) != kk or len(set(got[i])) != kk or i in got[i]:
+            raise AssertionError(f'node {i}: sources {sorted(got[i])}, expected {kk} distinct '
+                                 f'other points')
+        far = float(d[i, got[i]].max()) if kk else 0.0
+        if far > float(kth[i]) * (1 + rtol):
+            raise AssertionError(f'node {i}: a source at distance {far:.9g}, but the {kk}-th '
+                                 f'nearest point is at {float(kth[i]):.9g}')
+
+
+def assert_radius_graph(pos: Tensor, edge_index: Tensor, r: float, rtol: float = 1e-5) -> None:
+    """Assert that ``edge_index`` joins exactly the pairs of distinct points closer than
+    ``r``, up to rounding: pairs within ``r (1 - rtol)`` must be joined, pairs beyond
+    ``r (1 + rtol)`` must not."""
+    d = pairwise_distances(pos)
+    n = pos.size(0)
+    got = torch.zeros(n, n, dtype=torch.bool)
+    got[edge_index[1], edge_index[0]] = True
+    eye = torch.eye(n, dtype=torch.bool)
+    missing = (d <= r * (1 - rtol)) & ~eye & ~got
+    extra = got & ((d > r * (1 + rtol)) | eye)
+    for name, bad in (('missing', missing), ('extra', extra)):
+        if bool(bad.any()):
+            i, j = (int(t) for t in torch.nonzero(bad)[0])
+            raise AssertionError(f'{name} edge {j} -> {i} at distance {float(d[i, j]):.9g} '
+                                 f'(r = {r})')
+
+
+__all__ = ['random_orthogonal', 'EuclideanTransform', 'pairwise_distances',
+           'assert_nearest_neighbours', 'assert_radius_graph']
