@@ -1,13 +1,14 @@
 """Structure tags ride on edge_index through .to/.clone/deepcopy and nowhere else; the structure
 cache is built once per graph; the dense-dispatch hook equals the generic path."""
 import copy
+import io
 
 import pytest
 import torch
 from torch_geometric.data import Batch, Data
 
-from gdl_graphs.core import (GDLConv, annotate, cached, csr_of, plain, segment, structure_of,
-                             use_kernel)
+from gdl_graphs.core import (Adjacency, GDLConv, annotate, cached, csr_of, matmul, plain, segment,
+                             structure_of, use_kernel)
 from gdl_graphs.core.structure import Structure, _cache
 from gdl_graphs.testing import assert_close
 
@@ -21,19 +22,24 @@ def complete_graph(sizes):
     return annotate(torch.cat(rows, 1), 'complete', ptr=torch.tensor(ptr))
 
 
-def test_tag_survives_device_moves_and_copies_only():
+def test_tag_rides_on_the_tensor_and_on_nothing_else():
     ei = complete_graph([2, 3])
     data = Data(x=torch.randn(5, 2), edge_index=ei)
-    assert structure_of(data.to('cpu').edge_index).kind == 'complete'
-    assert structure_of(data.clone().edge_index).kind == 'complete'
-    assert structure_of(copy.deepcopy(ei)).kind == 'complete'
+    assert structure_of(data.to('cpu').edge_index).kind == 'complete'   # the same tensor
     assert structure_of(ei.contiguous()).kind == 'complete'
-    # any other operation yields a plain tensor: a tag never describes another graph
+    assert type(ei) is torch.Tensor                                       # no subclass
+    # any operation that makes a new tensor drops it: a tag never describes another graph
+    assert structure_of(data.clone().edge_index) is None
+    assert structure_of(copy.deepcopy(ei)) is None
     assert structure_of(ei.flip(0)) is None
     assert structure_of(ei[:, :3]) is None
     assert structure_of(torch.cat([ei, ei], 1)) is None
     assert structure_of(Batch.from_data_list([data, data]).edge_index) is None
-    assert type(plain(ei)) is torch.Tensor and torch.equal(plain(ei), ei)
+    assert structure_of(plain(ei)) is None and torch.equal(plain(ei), ei)
+    buffer = io.BytesIO()
+    torch.save(ei, buffer)
+    buffer.seek(0)
+    assert structure_of(torch.load(buffer, weights_only=True)) is None  # saved untagged
 
 
 def test_unknown_kind_is_refused():
@@ -61,26 +67,36 @@ def test_cache_is_reused_and_invalidated():
 
 class SumOverSet(GDLConv):
     """x'_i = sum_{j -> i} x_j; on a complete graph with self-loops this is a per-set sum, which
-    the dense path computes by a segment reduction."""
+    the fused route computes by a segment reduction when the graph is tagged."""
 
     def forward(self, x, edge_index):
-        s = self.dense_structure(edge_index, ('complete',))
-        if s is not None:
+        return self.propagate(edge_index, x=x)
+
+    def message(self, x_j):
+        return x_j
+
+    def message_and_aggregate(self, adj: Adjacency, x):
+        self.seen.append(adj.structure)
+        s = adj.structure
+        if s is not None and s.kind == 'complete':
             ptr = s.meta['ptr']
-            sums = segment(x, ptr, 'sum')
-            return sums.repeat_interleave(ptr[1:] - ptr[:-1], dim=0)
-        return self.propagate_linear(edge_index, x)
+            return segment(x, ptr, 'sum').repeat_interleave(ptr[1:] - ptr[:-1], dim=0)
+        return matmul(adj, x)
 
 
-def test_dense_dispatch_equals_generic():
+@pytest.mark.parametrize('kernel', ['fused', 'generic'])
+def test_dense_dispatch_equals_the_other_kernels(kernel):
     ei = complete_graph([3, 1, 4])
     x = torch.randn(8, 5, dtype=torch.float64, requires_grad=True)
     layer = SumOverSet()
+    layer.seen = seen = []
     dense = layer(x, ei)
+    assert seen[-1] is not None and seen[-1].kind == 'complete'
     g_dense = torch.autograd.grad(dense.pow(2).sum(), x)[0]
-    with use_kernel('generic'):
-        assert layer.dense_structure(ei, ('complete',)) is None
-        generic = layer(x, ei)
-    g_generic = torch.autograd.grad(generic.pow(2).sum(), x)[0]
-    assert_close(dense, generic, atol=1e-12, rtol=1e-12)
-    assert_close(g_dense, g_generic, atol=1e-12, rtol=1e-12)
+    with use_kernel(kernel):
+        other = layer(x, ei)
+    if kernel == 'fused':
+        assert seen[-1] is None   # the CSR product, not the structure kernel
+    g_other = torch.autograd.grad(other.pow(2).sum(), x)[0]
+    assert_close(dense, other, atol=1e-12, rtol=1e-12)
+    assert_close(g_dense, g_other, atol=1e-12, rtol=1e-12)

@@ -36,13 +36,13 @@ IntOrTuple = Union[int, Sequence[int]]
 
 def as_tuple(value: IntOrTuple, dim: int, name: str) -> Tuple[int, ...]:
     """``value`` repeated ``dim`` times (an int) or checked to have ``dim`` entries."""
-    if isinstance(value, bool):
+    if isinstance(value, (bool, str, bytes)):
         raise ValueError(f'{name} must be an int or a tuple of {dim} ints, got {value!r}')
     if isinstance(value, int):
         return (value,) * dim
     try:
         out = tuple(int(v) for v in value)
-    except TypeError:
+    except (TypeError, ValueError):
         raise ValueError(f'{name} must be an int or a tuple of {dim} ints, '
                          f'got {value!r}') from None
     if len(out) != dim:
