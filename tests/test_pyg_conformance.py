@@ -304,3 +304,40 @@ def test_layer_that_cannot_fuse_runs_generic_with_hooks():
     out = layer(x, EI)
     ref = pyg_nn.SimpleConv(aggr='max')(x, EI)
     assert_close(out, ref, atol=0.0) and fired == [(EI.size(1), F_IN)]
+
+
+def _non_pyg_cases():
+    """(name, layer, call(layer, edge_index, flipped) -> output) for the layers without a PyG
+    twin: flow='target_to_source' on edge_index must equal the default flow on the flipped
+    edges, and PyG's hooks must fire."""
+    torch.manual_seed(0)
+    g = image_to_graph(torch.randn(1, 3, 5, 4, dtype=torch.float64), kernel_size=3)
+    x = _x(N, 8)
+    pos = _x(N, 3, seed=4)
+    cases = {
+        'LatticeConv': (lambda **kw: G.LatticeConv(3, 4, 3, **kw).double(),
+                        lambda m, ei: m(g.x, ei, g.edge_type), g.edge_index),
+        'AttentionConv': (lambda **kw: G.AttentionConv(8, 2, **kw).double(),
+                          lambda m, ei: m(x, ei), EI),
+        'EGNNConv': (lambda **kw: G.EGNNConv(8, 8, 8, **kw).double(),
+                     lambda m, ei: torch.cat(m(x, pos, ei), -1), EI),
+    }
+    return cases
+
+
+@pytest.mark.parametrize('name', ['LatticeConv', 'AttentionConv', 'EGNNConv'])
+def test_layers_without_pyg_twin_honour_flow_and_hooks(name):
+    make, call, ei = _non_pyg_cases()[name]
+    torch.manual_seed(1)
+    default = make()
+    reverse = make(flow='target_to_source')
+    reverse.load_state_dict(default.state_dict())
+    flipped = ei.flip(0)
+    assert_close(call(reverse, ei), call(default, flipped), atol=1e-10)
+    seen = []
+    default.register_propagate_forward_hook(lambda m, i, o: seen.append('post'))
+    default.register_message_forward_hook(lambda m, i, o: seen.append('msg'))
+    ref = call(default, ei)
+    assert {'post', 'msg'} <= set(seen)
+    with use_kernel('generic'):
+        assert_close(call(default, ei), ref, atol=1e-10)

@@ -126,7 +126,8 @@ class EGNNConv(GDLConv):
         h = self.hidden_channels
         m_agg, pos_agg = out[:, :h], out[:, h:]
         if self.aggr == 'mean' or (self.update_pos and self.coords_agg == 'mean'):
-            deg = degree(ei[1], n, dtype=out.dtype).clamp_(min=1).unsqueeze(-1)
+            target = ei[1] if self.flow == 'source_to_target' else ei[0]
+            deg = degree(target, n, dtype=out.dtype).clamp_(min=1).unsqueeze(-1)
             if self.aggr == 'mean':
                 m_agg = m_agg / deg
             if self.coords_agg == 'mean':
