@@ -150,7 +150,8 @@ class Dist:
             torch.distributed.destroy_process_group()
 
 
-def setup_device(args: argparse.Namespace, allow_distributed: bool) -> Dist:
+def setup_device(args: argparse.Namespace, allow_distributed: bool,
+                 timeout_s: Optional[float] = None) -> Dist:
     """The device and, under ``torchrun`` (``WORLD_SIZE > 1``), the process group: gloo on
     CPU, nccl on CUDA; rank ``r`` uses ``cuda:LOCAL_RANK``."""
     world = int(os.environ.get('WORLD_SIZE', '1'))
@@ -167,7 +168,11 @@ def setup_device(args: argparse.Namespace, allow_distributed: bool) -> Dist:
     if device.type == 'cuda':
         device = torch.device('cuda', int(os.environ.get('LOCAL_RANK', '0')))
         torch.cuda.set_device(device)
-    torch.distributed.init_process_group('nccl' if device.type == 'cuda' else 'gloo')
+    kwargs = {}
+    if timeout_s is not None:  # a collective waits at most this long for a lost rank
+        import datetime
+        kwargs['timeout'] = datetime.timedelta(seconds=float(timeout_s))
+    torch.distributed.init_process_group('nccl' if device.type == 'cuda' else 'gloo', **kwargs)
     return Dist(rank, world, device)
 
 
@@ -376,9 +381,10 @@ def _std(xs: List[float]) -> float:
 def cli(main: Callable[[Optional[List[str]]], int], argv: Optional[List[str]] = None) -> int:
     """Run ``main`` and turn the user's mistakes into one line on stderr (exit code 2)."""
     from gdl_graphs.datasets import DatasetError
+    from gdl_graphs.distributed import DistributedError, PartitionError
     try:
         return main(argv)
-    except (UserError, DatasetError) as exc:
+    except (UserError, DatasetError, PartitionError, DistributedError) as exc:
         print(f'error: {exc}', file=sys.stderr)
         return 2
     except KeyboardInterrupt:
