@@ -149,7 +149,8 @@ def test_bad_input_one_line_no_partial_files(root, tmp_path, capsys):
 
 
 def test_torchrun_two_cpu_ranks(root, tmp_path):
-    env = dict(os.environ, OMP_NUM_THREADS='1', PYTHONWARNINGS='ignore')
+    env = dict(os.environ, OMP_NUM_THREADS='1', PYTHONWARNINGS='ignore',  # this checkout's
+               PYTHONPATH=os.pathsep.join([str(SCRIPTS.parent), os.environ.get('PYTHONPATH', '')]))
     cmd = [sys.executable, '-m', 'torch.distributed.run', '--standalone', '--nproc_per_node=2',
            str(SCRIPTS / 'ogbg_mol.py'), '--root', str(root), '--epochs', '1', '--quiet',
            '--device', 'cpu', '--out-dir', str(tmp_path)] + TINY['ogbg_mol']

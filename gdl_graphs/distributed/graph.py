@@ -88,8 +88,8 @@ class DistGraph:
         (local index, ``extra`` columns) and returns ``[m, *row_shape]``; the result is in the
         order of ``ids``. A collective."""
         owner, local = self.locate(ids)
-        payload = local.view(-1, 1) if extra is None else torch.cat([local.view(-1, 1),
-                                                                     extra.view(len(ids), -1)], 1)
+        payload = local.view(-1, 1) if extra is None else torch.cat(
+            [local.view(-1, 1), extra.view(-1, 1) if extra.dim() == 1 else extra], 1)
         if self.world == 1:
             return answer(payload).reshape(len(ids), *row_shape)
         order = torch.argsort(owner, stable=True)

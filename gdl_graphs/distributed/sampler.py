@@ -19,6 +19,7 @@ import torch
 from torch import Tensor
 from torch_geometric.data import Data
 
+from ..core import scatter
 from ..loader.neighbor import SamplerOutput, _check_fanout, sample_offsets
 from .graph import DistGraph
 
@@ -27,8 +28,7 @@ def _first_appearance(values: Tensor) -> Tuple[Tensor, Tensor]:
     """The distinct values in order of first appearance, and for every entry the index of its
     value in that list."""
     uniq, inverse = torch.unique(values, return_inverse=True)
-    first = torch.full((uniq.numel(),), values.numel(), dtype=torch.long)
-    first.scatter_reduce_(0, inverse, torch.arange(values.numel()), 'amin')
+    first = scatter(torch.arange(values.numel()), inverse, uniq.numel(), 'min')
     order = torch.argsort(first)
     rank_of = torch.empty_like(order)
     rank_of[order] = torch.arange(order.numel())
