@@ -205,10 +205,16 @@ def main_partitioned(args, sizes: List[int]) -> int:
         return RunState(model, torch.optim.Adam(model.parameters(), lr=args.lr), gen,
                         {'loader': loader})
 
+    trained = {'seeds': 0, 'bytes_received': 0}  # this rank's training traffic (no eval)
+
     def train_epoch(st: RunState, run: int, epoch: int) -> float:
-        return train_partitioned(st.model, st.extra['loader'], st.optimizer, dev, dist,
+        before = graph.bytes_received
+        loss = train_partitioned(st.model, st.extra['loader'], st.optimizer, dev, dist,
                                  progress=dist.main and not args.quiet,
                                  desc=f'run {run} epoch {epoch}')
+        trained['seeds'] += int(train_ids.numel())
+        trained['bytes_received'] += graph.bytes_received - before
+        return loss
 
     @torch.no_grad()
     def evaluate_all(st: RunState) -> Dict[str, float]:
@@ -228,7 +234,10 @@ def main_partitioned(args, sizes: List[int]) -> int:
                                      'peak_memory_bytes': mem,
                                      'bytes_sent': graph.bytes_sent,
                                      'bytes_received': graph.bytes_received,
-                                     'requests': graph.requests})
+                                     'requests': graph.requests,
+                                     'train_seeds': trained['seeds'],
+                                     'train_bytes_received': trained['bytes_received'],
+                                     'traffic': graph.traffic})
         return res
 
     return run_experiment(args, SCRIPT, args.model, config, dist, 'acc', True, setup_run,

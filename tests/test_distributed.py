@@ -18,32 +18,15 @@ pymetis = pytest.importorskip('pymetis')
 from gdl_graphs.distributed import (DistFeatureStore, DistGraph, DistGraphStore,  # noqa: E402
                                     DistNeighborSampler, DistributedError, PartitionError,
                                     check_folder, dist_inference, load_part, partition_graph)
+from gdl_graphs.distributed.planted import planted_partition  # noqa: E402
 from gdl_graphs.loader import NeighborLoader, NeighborSampler  # noqa: E402
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 SCRIPTS = ROOT / 'scripts'
 
 
-def planted(n, blocks=4, deg=8, p_in=0.85, feat=16, noise=1.0, seed=0):
-    """A planted-partition graph (both directions of every edge), labels = blocks, features =
-    one-hot block + Gaussian noise."""
-    g = torch.Generator().manual_seed(seed)
-    y = torch.randint(0, blocks, (n,), generator=g)
-    m = n * deg // 2
-    src = torch.randint(0, n, (m,), generator=g)
-    order = torch.argsort(y)
-    counts = torch.bincount(y, minlength=blocks)
-    start = torch.cumsum(counts, 0) - counts
-    same = order[start[y[src]] + (torch.rand(m, generator=g) * counts[y[src]]).long()]
-    dst = torch.where(torch.rand(m, generator=g) < p_in, same,
-                      torch.randint(0, n, (m,), generator=g))
-    keep = src != dst
-    ei = torch.unique(torch.cat([torch.stack([src[keep], dst[keep]]),
-                                 torch.stack([dst[keep], src[keep]])], 1), dim=1)
-    ei = ei[:, torch.randperm(ei.size(1), generator=g)]  # no CSR order to lean on
-    x = torch.randn(n, feat, generator=g) * noise + \
-        torch.nn.functional.one_hot(y, feat).float() * 2
-    return ei, x, y
+def planted(n, feat=16, noise=1.0, seed=0):
+    return planted_partition(n, num_features=feat, noise=noise, seed=seed)
 
 
 def split_of(n, seed=0):

@@ -66,6 +66,7 @@ class DistGraph:
         self.bytes_sent = 0
         self.bytes_received = 0
         self.requests = 0
+        self.traffic: dict = {}  # request kind -> [bytes sent, bytes received]
         self.cache_ids = torch.zeros(0, dtype=torch.long)  # sorted global ids
         self.cache_rows: Optional[Tensor] = None
 
@@ -109,10 +110,13 @@ class DistGraph:
         row_bytes = reply.element_size() * (int(torch.tensor(row_shape).prod())
                                             if len(row_shape) else 1)
         q_bytes = questions.element_size() * questions.size(1)
-        self.bytes_sent += (sum(sc) - sc[self.rank]) * q_bytes + \
-            (sum(rc) - rc[self.rank]) * row_bytes
-        self.bytes_received += (sum(rc) - rc[self.rank]) * q_bytes + \
-            (sum(sc) - sc[self.rank]) * row_bytes
+        sent = (sum(sc) - sc[self.rank]) * q_bytes + (sum(rc) - rc[self.rank]) * row_bytes
+        received = (sum(rc) - rc[self.rank]) * q_bytes + (sum(sc) - sc[self.rank]) * row_bytes
+        self.bytes_sent += sent
+        self.bytes_received += received
+        kind = self.traffic.setdefault(what, [0, 0])
+        kind[0] += sent
+        kind[1] += received
         self.requests += 1
         out = torch.empty_like(back)
         out[order] = back
