@@ -163,17 +163,26 @@ def train_partitioned(model, loader, optimizer, device, dist: Dist, progress: bo
 
 def main_partitioned(args, sizes: List[int]) -> int:
     from gdl_graphs.datasets import evaluator_for
-    from gdl_graphs.distributed import (DistGraph, DistNeighborLoader, check_folder,
-                                        dist_inference, load_part)
+    from gdl_graphs.distributed import (DistGraph, DistNeighborLoader, PartitionError,
+                                        check_folder, dist_inference, load_part)
     from gdl_graphs.models.ogb import NodeGNN
     if args.model != 'sage':
         raise UserError('--partitions trains --model sage')
     if not (args.dist_timeout > 0):
         raise UserError(f'--dist-timeout must be > 0 seconds, got {args.dist_timeout}')
-    # every rank checks the whole folder before any collective: the same verdict everywhere
-    meta = check_folder(args.partitions, args.dataset, int(os.environ.get('WORLD_SIZE', '1')))
+    # meta.json (dataset, number of parts) is checked before any collective; then each rank
+    # checks its own part and all ranks share their verdicts: one error, the same on every rank
+    meta = check_folder(args.partitions, args.dataset, int(os.environ.get('WORLD_SIZE', '1')),
+                        parts=[])
     dist = setup_device(args, allow_distributed=True, timeout_s=args.dist_timeout)
-    part = load_part(args.partitions, dist.rank, dist.world, args.dataset)
+    try:
+        part, problem = load_part(args.partitions, dist.rank, dist.world, args.dataset), None
+    except PartitionError as exc:
+        part, problem = None, str(exc)
+    problems = [(r, p) for r, p in enumerate(dist.gather(problem)) if p is not None]
+    if problems:
+        r, p = problems[0]
+        raise PartitionError(f'rank {r}: {p}' if dist.active else p)
     group = None
     if dist.active and dist.device.type == 'cuda':  # the graph's requests stay on CPU
         group = torch.distributed.new_group(backend='gloo')

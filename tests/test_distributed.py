@@ -121,13 +121,16 @@ def test_folder_checks_name_the_problem(parts, tmp_path):
     shutil.copytree(folders[2], bad)
     os.remove(bad / 'part_1' / 'col.npy')
     with pytest.raises(PartitionError, match='lacks part_1/col.npy'):
-        load_part(str(bad), 0, 2)  # rank 0 refuses too: every rank reaches the same verdict
+        load_part(str(bad), 1, 2)
+    load_part(str(bad), 0, 2)  # a machine may hold only its own parts
+    with pytest.raises(PartitionError, match='lacks part_1/col.npy'):
+        check_folder(str(bad), None, 2)
     shutil.rmtree(bad)
     shutil.copytree(folders[2], bad)
     with open(bad / 'part_0' / 'x.npy', 'r+b') as f:
         f.truncate(100)
     with pytest.raises(PartitionError, match='damaged'):
-        load_part(str(bad), 1, 2)
+        load_part(str(bad), 0, 2)
     with pytest.raises(PartitionError, match='no meta.json'):
         check_folder(str(tmp_path), None, None)
 
@@ -280,8 +283,13 @@ def _script_rank(rank, world, port, argv, rc_dir):
                       LOCAL_WORLD_SIZE=str(world), MASTER_ADDR='127.0.0.1',
                       MASTER_PORT=str(port), OMP_NUM_THREADS='1')
     torch.set_num_threads(1)
-    rc = _script('ogbn_products', argv)
+    import contextlib
+    import io
+    err = io.StringIO()
+    with contextlib.redirect_stderr(err):
+        rc = _script('ogbn_products', argv)
     pathlib.Path(rc_dir, f'rc{rank}').write_text(str(rc))
+    pathlib.Path(rc_dir, f'err{rank}').write_text(err.getvalue())
 
 
 def _free_port():
@@ -346,3 +354,21 @@ def test_partitioned_resume_and_bad_input(products, tmp_path, capsys):
     assert _script('partition', ['--root', str(root), '--num-parts', '0', '--out',
                                  str(tmp_path / 'p0')]) == 2
     assert 'num-parts must be >= 1' in capsys.readouterr().err
+
+
+def test_two_ranks_missing_part_one_error_on_every_rank(products, tmp_path):
+    import shutil
+
+    import torch.multiprocessing as mp
+    bad = tmp_path / 'parts2'
+    shutil.copytree(products / 'parts2', bad)
+    os.remove(bad / 'part_1' / 'x.npy')
+    argv = ['--root', str(products), '--partitions', str(bad), '--out-dir',
+            str(tmp_path / 'out'), '--dist-timeout', '30'] + TRAIN
+    mp.start_processes(_script_rank, (2, _free_port(), argv, str(tmp_path)), nprocs=2,
+                       start_method='fork')
+    for r in range(2):  # rank 0 has its part, yet stops with rank 1's error
+        assert (tmp_path / f'rc{r}').read_text() == '2'
+        err = (tmp_path / f'err{r}').read_text().strip()
+        assert len(err.splitlines()) == 1 and 'rank 1:' in err and 'lacks part_1/x.npy' in err
+    assert not (tmp_path / 'out').exists()

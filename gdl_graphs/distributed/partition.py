@@ -32,7 +32,7 @@ import os.path as osp
 import shutil
 import tempfile
 from dataclasses import dataclass
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, List, Optional, Sequence
 
 import numpy as np
 
@@ -207,10 +207,11 @@ def read_meta(folder: str) -> Dict[str, Any]:
     return meta
 
 
-def check_folder(folder: str, dataset: Optional[str], world_size: Optional[int]
-                 ) -> Dict[str, Any]:
-    """Check the whole folder (every part, so that every rank reaches the same verdict):
-    format, dataset name, number of parts against the world size, every file's size."""
+def check_folder(folder: str, dataset: Optional[str], world_size: Optional[int],
+                 parts: Optional[Sequence[int]] = None) -> Dict[str, Any]:
+    """Check a partition folder: format, dataset name, number of parts against the world
+    size, and the size of every file of ``parts`` (default: all; a machine of a multi-machine
+    run may hold only its own parts) and of ``new_id.npy``."""
     meta = read_meta(folder)
     if dataset is not None and meta['dataset'] != dataset:
         raise PartitionError(f"{folder} holds partitions of {meta['dataset']}, not {dataset}: "
@@ -219,7 +220,10 @@ def check_folder(folder: str, dataset: Optional[str], world_size: Optional[int]
         raise PartitionError(f"{folder} holds {meta['num_parts']} parts but {world_size} "
                              f"rank(s) started: run torchrun --nproc_per_node="
                              f"{meta['num_parts']} (x nodes) or partition again")
+    wanted = None if parts is None else {f'part_{p}' for p in parts}
     for rel, size in meta['files'].items():
+        if wanted is not None and rel != 'new_id.npy' and rel.split('/')[0] not in wanted:
+            continue
         path = osp.join(folder, rel)
         if not osp.isfile(path):
             raise PartitionError(f'{folder} lacks {rel}: the folder is incomplete; partition '
@@ -254,7 +258,7 @@ def load_part(folder: str, rank: int, world_size: Optional[int] = None,
               dataset: Optional[str] = None) -> LocalPart:
     """Load part ``rank`` of ``folder`` after :func:`check_folder`."""
     import torch
-    meta = check_folder(folder, dataset, world_size)
+    meta = check_folder(folder, dataset, world_size, parts=[rank])
     if not 0 <= rank < meta['num_parts']:
         raise PartitionError(f"rank {rank} has no part in {folder} ({meta['num_parts']} parts)")
     base = osp.join(folder, f'part_{rank}')
