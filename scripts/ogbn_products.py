@@ -161,6 +161,26 @@ def train_partitioned(model, loader, optimizer, device, dist: Dist, progress: bo
     return sum(t for t, _ in sums) / max(sum(c for _, c in sums), 1)
 
 
+def _same_graph(args, meta) -> None:
+    """A dataset folder under --root with the partitions' name must be the graph they were
+    cut from (same node and edge counts); without one, the partitions are all there is."""
+    from gdl_graphs.datasets import dataset_path
+    raw = osp.join(dataset_path(args.dataset, args.root), 'raw')
+    counts = []
+    for name in ('num-node-list', 'num-edge-list'):
+        path = osp.join(raw, f'{name}.csv.gz')
+        if not osp.isfile(path):
+            return
+        import pandas as pd
+        counts.append(int(pd.read_csv(path, header=None).values.sum()))
+    n, e = counts
+    # ogb adds the inverse edges of ogbn-products: the partitions hold E or 2E edges
+    if n != meta['num_nodes'] or meta['num_edges'] not in (e, 2 * e):
+        raise UserError(f"{args.partitions} was cut from another graph ({meta['num_nodes']} "
+                        f"nodes, {meta['num_edges']} edges) than {args.dataset} under --root "
+                        f"{args.root} ({n} nodes, {e} edges): partition it again")
+
+
 def main_partitioned(args, sizes: List[int]) -> int:
     from gdl_graphs.datasets import evaluator_for
     from gdl_graphs.distributed import (DistGraph, DistNeighborLoader, PartitionError,
@@ -174,6 +194,7 @@ def main_partitioned(args, sizes: List[int]) -> int:
     # checks its own part and all ranks share their verdicts: one error, the same on every rank
     meta = check_folder(args.partitions, args.dataset, int(os.environ.get('WORLD_SIZE', '1')),
                         parts=[])
+    _same_graph(args, meta)
     dist = setup_device(args, allow_distributed=True, timeout_s=args.dist_timeout)
     try:
         part, problem = load_part(args.partitions, dist.rank, dist.world, args.dataset), None

@@ -351,6 +351,11 @@ def test_partitioned_resume_and_bad_input(products, tmp_path, capsys):
               str(root / 'parts1')] + TRAIN, 'partitions of ogbn-products, not ogbn-arxiv')
     one_line(['--root', str(root), '--partitions', str(tmp_path)] + TRAIN, 'no meta.json')
     one_line(base + ['--cache-size', '-1'], '--cache-size must be >= 0')
+    from gdl_graphs.datasets import build_node_dataset
+    ei, x, y = planted(NODES + 10, feat=100, seed=2)  # another graph under the same name
+    build_node_dataset(str(tmp_path / 'other'), 'ogbn-products', ei, x, y)
+    one_line(['--root', str(tmp_path / 'other'), '--partitions', str(root / 'parts1')] + TRAIN,
+             'was cut from another graph')
     assert _script('partition', ['--root', str(root), '--num-parts', '0', '--out',
                                  str(tmp_path / 'p0')]) == 2
     assert 'num-parts must be >= 1' in capsys.readouterr().err
