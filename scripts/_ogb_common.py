@@ -72,8 +72,35 @@ def check_args(args: argparse.Namespace) -> None:
         raise UserError(f'--batch-size must be >= 1, got {args.batch_size}')
     if args.num_workers < 0:
         raise UserError(f'--num-workers must be >= 0, got {args.num_workers}')
-    if not (args.lr > 0):
-        raise UserError(f'--lr must be > 0, got {args.lr}')
+    if not (0 < args.lr < math.inf):
+        raise UserError(f'--lr must be a finite number > 0, got {args.lr}')
+    for key, low in _AT_LEAST.items():
+        value = getattr(args, key, None)
+        if value is not None and value < low:
+            raise UserError(f'--{key.replace("_", "-")} must be >= {low}, got {value}')
+    for key in _RATIOS:
+        value = getattr(args, key, None)
+        if value is not None and not (0 <= value < 1):
+            raise UserError(f'--{key.replace("_", "-")} is a probability in [0, 1), got '
+                            f'{value}')
+    if args.device is not None:
+        check_device(args.device)
+
+
+# the size options of the three scripts and their smallest value (OGB's molecule GNN needs
+# two layers); dropout-like options are probabilities in [0, 1)
+_AT_LEAST = {'num_layer': 2, 'num_layers': 1, 'emb_dim': 1, 'hidden_channels': 1,
+             'eval_batch_size': 1, 'cache_size': 0}
+_RATIOS = ('drop_ratio', 'dropout')
+
+
+def check_device(text: str) -> None:
+    """Only ``cpu``, ``cuda`` and ``cuda:N``: the scripts train nowhere else (``mps``, ``meta``
+    and others fail deep inside torch)."""
+    head, _, index = text.partition(':')
+    if head not in ('cpu', 'cuda') or (index and not index.isdigit()) or \
+            (head == 'cpu' and index):
+        raise UserError(f'--device {text!r} is not supported: use cpu, cuda or cuda:N')
 
 
 def paths(args: argparse.Namespace, script: str, model: str):
@@ -123,17 +150,16 @@ class Dist:
             torch.distributed.destroy_process_group()
 
 
-def setup_device(args: argparse.Namespace, allow_distributed: bool) -> Dist:
+def setup_device(args: argparse.Namespace, allow_distributed: bool,
+                 timeout_s: Optional[float] = None) -> Dist:
     """The device and, under ``torchrun`` (``WORLD_SIZE > 1``), the process group: gloo on
     CPU, nccl on CUDA; rank ``r`` uses ``cuda:LOCAL_RANK``."""
     world = int(os.environ.get('WORLD_SIZE', '1'))
     want = args.device or ('cuda' if torch.cuda.is_available() else 'cpu')
     if want.startswith('cuda') and not torch.cuda.is_available():
         raise UserError(f'--device {want}: CUDA is not available here; use --device cpu')
-    try:
-        device = torch.device(want)
-    except RuntimeError:
-        raise UserError(f'--device {want!r} is not a device: use cpu or cuda[:N]') from None
+    check_device(want)
+    device = torch.device(want)
     if world <= 1:
         return Dist(0, 1, device)
     if not allow_distributed:
@@ -142,7 +168,11 @@ def setup_device(args: argparse.Namespace, allow_distributed: bool) -> Dist:
     if device.type == 'cuda':
         device = torch.device('cuda', int(os.environ.get('LOCAL_RANK', '0')))
         torch.cuda.set_device(device)
-    torch.distributed.init_process_group('nccl' if device.type == 'cuda' else 'gloo')
+    kwargs = {}
+    if timeout_s is not None:  # a collective waits at most this long for a lost rank
+        import datetime
+        kwargs['timeout'] = datetime.timedelta(seconds=float(timeout_s))
+    torch.distributed.init_process_group('nccl' if device.type == 'cuda' else 'gloo', **kwargs)
     return Dist(rank, world, device)
 
 
@@ -351,9 +381,10 @@ def _std(xs: List[float]) -> float:
 def cli(main: Callable[[Optional[List[str]]], int], argv: Optional[List[str]] = None) -> int:
     """Run ``main`` and turn the user's mistakes into one line on stderr (exit code 2)."""
     from gdl_graphs.datasets import DatasetError
+    from gdl_graphs.distributed import DistributedError, PartitionError
     try:
         return main(argv)
-    except (UserError, DatasetError) as exc:
+    except (UserError, DatasetError, PartitionError, DistributedError) as exc:
         print(f'error: {exc}', file=sys.stderr)
         return 2
     except KeyboardInterrupt:

@@ -149,7 +149,8 @@ def test_bad_input_one_line_no_partial_files(root, tmp_path, capsys):
 
 
 def test_torchrun_two_cpu_ranks(root, tmp_path):
-    env = dict(os.environ, OMP_NUM_THREADS='1', PYTHONWARNINGS='ignore')
+    env = dict(os.environ, OMP_NUM_THREADS='1', PYTHONWARNINGS='ignore',  # this checkout's
+               PYTHONPATH=os.pathsep.join([str(SCRIPTS.parent), os.environ.get('PYTHONPATH', '')]))
     cmd = [sys.executable, '-m', 'torch.distributed.run', '--standalone', '--nproc_per_node=2',
            str(SCRIPTS / 'ogbg_mol.py'), '--root', str(root), '--epochs', '1', '--quiet',
            '--device', 'cpu', '--out-dir', str(tmp_path)] + TINY['ogbg_mol']
@@ -160,3 +161,33 @@ def test_torchrun_two_cpu_ranks(root, tmp_path):
     # every rank predicted a shard; the gathered metric covers each whole split
     assert res['evaluated_sizes'] == res['split_sizes'] == {'train': 32, 'valid': 8, 'test': 8}
     assert 0.0 <= res['runs'][0]['best_valid'] <= 1.0
+
+
+@pytest.mark.parametrize('script,option,value,match', [
+    ('ogbg_mol', '--emb-dim', '0', '--emb-dim must be >= 1'),
+    ('ogbg_mol', '--emb-dim', '-5', '--emb-dim must be >= 1'),
+    ('ogbg_mol', '--num-layer', '0', '--num-layer must be >= 2'),
+    ('ogbg_mol', '--num-layer', '1', '--num-layer must be >= 2'),
+    ('ogbg_mol', '--drop-ratio', '1.5', '--drop-ratio is a probability'),
+    ('ogbg_mol', '--drop-ratio', '-0.1', '--drop-ratio is a probability'),
+    ('ogbg_mol', '--drop-ratio', 'nan', '--drop-ratio is a probability'),
+    ('ogbg_mol', '--device', 'mps', "--device 'mps' is not supported"),
+    ('ogbg_mol', '--device', 'meta', "--device 'meta' is not supported"),
+    ('ogbg_mol', '--device', 'cpu:1', "--device 'cpu:1' is not supported"),
+    ('ogbg_mol', '--lr', 'inf', '--lr must be a finite number'),
+    ('ogbn_arxiv', '--num-layers', '0', '--num-layers must be >= 1'),
+    ('ogbn_arxiv', '--hidden-channels', '0', '--hidden-channels must be >= 1'),
+    ('ogbn_arxiv', '--dropout', '1.0', '--dropout is a probability'),
+    ('ogbn_arxiv', '--device', 'meta', "--device 'meta' is not supported"),
+    ('ogbn_products', '--hidden-channels', '-3', '--hidden-channels must be >= 1'),
+    ('ogbn_products', '--eval-batch-size', '0', '--eval-batch-size must be >= 1'),
+    ('ogbn_products', '--dropout', '2', '--dropout is a probability'),
+    ('ogbn_products', '--device', 'mps', "--device 'mps' is not supported"),
+])
+def test_numeric_options_one_line_rc2(script, option, value, match, root, tmp_path, capsys):
+    out = tmp_path / 'out'
+    argv = ['--root', str(root), '--epochs', '1', '--quiet', '--out-dir', str(out),
+            option, value]
+    assert run(script, argv) == 2
+    one_line_error(capsys, match)
+    assert not out.exists()

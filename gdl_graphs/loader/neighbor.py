@@ -21,7 +21,7 @@ generator in the main process, so a run is reproducible for any ``num_workers``.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Iterator, List, Optional, Sequence
+from typing import Iterator, List, Optional, Sequence, Tuple
 
 import torch
 from torch import Tensor
@@ -78,6 +78,34 @@ def _floyd(deg: Tensor, k: int, generator: Optional[torch.Generator]) -> Tensor:
     return out
 
 
+def sample_offsets(deg: Tensor, k: int, replace: bool,
+                   generator: Optional[torch.Generator]) -> Tuple[Tensor, Tensor]:
+    """The sampled in-edges of nodes with in-degrees ``deg``, as ``(owner, offset)``: the node
+    (index into ``deg``) each sampled edge belongs to and its offset in that node's CSR row.
+
+    Depends on the degrees and the generator only, so a sampler that holds the rows elsewhere
+    (:class:`gdl_graphs.distributed.DistNeighborSampler`) draws exactly the same edges."""
+    ar = torch.arange(deg.numel(), device=deg.device)
+    if k < 0 or (not replace and bool((deg <= k).all())):
+        owner = torch.repeat_interleave(ar, deg)
+        offset = torch.arange(owner.numel(), device=deg.device) - \
+            torch.repeat_interleave(torch.cumsum(deg, 0) - deg, deg)
+        return owner, offset
+    if replace:
+        has = deg > 0
+        owner = torch.repeat_interleave(ar[has], k)
+        r = torch.rand(owner.numel(), generator=generator, device=deg.device,
+                       dtype=torch.float64)
+        return owner, (r * deg.index_select(0, owner)).long()
+    small = deg <= k
+    own_small, off_small = sample_offsets(deg[small], -1, False, None)
+    own_small = ar[small].index_select(0, own_small)
+    big = ar[~small]
+    off_big = _floyd(deg.index_select(0, big), k, generator).view(-1)  # [B, k] distinct
+    own_big = big.repeat_interleave(k)
+    return torch.cat([own_small, own_big]), torch.cat([off_small, off_big])
+
+
 class NeighborSampler:
     r"""Sample multi-hop neighbourhoods of seed nodes from a CSR of ``edge_index``.
 
@@ -119,29 +147,8 @@ class NeighborSampler:
         """CSR positions of the sampled in-edges of ``nodes`` and the node (index into
         ``nodes``) each belongs to."""
         deg = self.deg.index_select(0, nodes)
-        start = self.rowptr.index_select(0, nodes)
-        ar = torch.arange(nodes.numel(), device=nodes.device)
-        if k < 0 or (not self.replace and bool((deg <= k).all())):
-            owner = torch.repeat_interleave(ar, deg)
-            offset = torch.arange(owner.numel(), device=nodes.device) - \
-                torch.repeat_interleave(torch.cumsum(deg, 0) - deg, deg)
-            return start.index_select(0, owner) + offset, owner
-        if self.replace:
-            has = deg > 0
-            owner = torch.repeat_interleave(ar[has], k)
-            r = torch.rand(owner.numel(), generator=generator, device=nodes.device,
-                           dtype=torch.float64)
-            offset = (r * deg.index_select(0, owner)).long()
-            return start.index_select(0, owner) + offset, owner
-        small = deg <= k
-        pos_small, own_small = self._positions(nodes[small], -1, None)
-        own_small = ar[small].index_select(0, own_small)
-        big = ar[~small]
-        deg_b, start_b = deg.index_select(0, big), start.index_select(0, big)
-        offset = _floyd(deg_b, k, generator)  # [B, k] distinct offsets per row
-        pos_big = (start_b.view(-1, 1) + offset).view(-1)
-        own_big = big.repeat_interleave(k)
-        return torch.cat([pos_small, pos_big]), torch.cat([own_small, own_big])
+        owner, offset = sample_offsets(deg, k, self.replace, generator)
+        return self.rowptr.index_select(0, nodes).index_select(0, owner) + offset, owner
 
     def sample(self, seeds: Tensor, num_neighbors: Sequence[int],
                generator: Optional[torch.Generator] = None) -> SamplerOutput:
