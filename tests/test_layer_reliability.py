@@ -114,3 +114,24 @@ def test_lattice_refuses_bad_edge_types(bad, match):
     g, conv = _lattice()
     with pytest.raises(ValueError, match=match):
         conv(g.x, g.edge_index, bad(g.edge_type))
+
+
+@pytest.mark.parametrize('padding', ['zeros', 'circular'])
+def test_stencil_wider_than_the_image_equals_conv2d(padding):
+    # kernel_size 5, dilation 2 spans 9 pixels on a 7-pixel axis
+    torch.manual_seed(0)
+    img = torch.randn(2, 2, 7, 6, dtype=torch.float64)
+    conv = torch.nn.Conv2d(2, 3, 5, dilation=2, padding=4, padding_mode=padding).double()
+    g = image_to_graph(img, kernel_size=5, dilation=2, padding=padding)
+    layer = G.LatticeConv.from_conv(conv)
+    from gdl_graphs.domains import graph_to_image
+    ref = conv(img)
+    for kernel in ('auto', 'fused', 'generic'):
+        with use_kernel(kernel):
+            out = graph_to_image(layer(g.x, g.edge_index, g.edge_type), g)
+        assert_close(out, ref, atol=1e-10)
+
+
+def test_circular_wrap_beyond_one_turn_is_refused():
+    with pytest.raises(ValueError, match='wraps at most once'):
+        image_to_graph(torch.randn(1, 1, 3, 3), kernel_size=9, padding='circular')

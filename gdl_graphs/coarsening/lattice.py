@@ -68,7 +68,7 @@ def coarsen_lattice(data: Data, stride: IntOrTuple = 2, ceil_mode: bool = False,
     dil = as_tuple(info.dilation if dilation is None else dilation, d, 'dilation')
     pad = check_padding(info.padding if padding is None else padding)
     try:
-        check_stencil(kernel, dil, coarse_sizes)
+        check_stencil(kernel, dil, coarse_sizes, pad)
     except ValueError as exc:
         raise ValueError(f'{exc} (the coarse lattice is {coarse_sizes}: pass a smaller '
                          f'kernel_size to coarsen_lattice)') from None

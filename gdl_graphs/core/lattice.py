@@ -59,8 +59,11 @@ def check_padding(padding: str) -> str:
 
 
 def check_stencil(kernel_size: Tuple[int, ...], dilation: Tuple[int, ...],
-                  sizes: Optional[Tuple[int, ...]] = None) -> None:
-    """Odd positive kernel sizes, positive dilations, and a stencil that fits the image."""
+                  sizes: Optional[Tuple[int, ...]] = None, padding: str = 'zeros') -> None:
+    """Odd positive kernel sizes and positive dilations. With zero padding any stencil is a
+    lattice (offsets that leave the image send nothing, as ``nn.Conv*d``'s zero padding does,
+    even when the stencil is wider than the image); with circular padding the wrap-around may
+    not exceed the image (``torch``'s circular padding refuses more than one full turn)."""
     for k in kernel_size:
         if k < 1 or k % 2 == 0:
             raise ValueError(f'kernel_size {kernel_size}: a lattice stencil needs a centre pixel, '
@@ -69,14 +72,15 @@ def check_stencil(kernel_size: Tuple[int, ...], dilation: Tuple[int, ...],
     for r in dilation:
         if r < 1:
             raise ValueError(f'dilation {dilation} must be positive')
-    if sizes is not None:
+    if sizes is not None and padding == 'circular':
         for axis, (k, r, n) in enumerate(zip(kernel_size, dilation, sizes)):
-            span = r * (k - 1) + 1
-            if span > n:
+            half = r * (k - 1) // 2
+            if half > n:
                 raise ValueError(
-                    f'the stencil (kernel_size {k}, dilation {r}) spans {span} pixels but the '
-                    f'image has only {n} along spatial axis {axis}: the kernel is larger than '
-                    f'the image; use a smaller kernel_size or dilation')
+                    f'the stencil (kernel_size {k}, dilation {r}) reaches {half} pixels to each '
+                    f'side but the image has only {n} along spatial axis {axis}: circular '
+                    f"padding wraps at most once; use a smaller kernel_size or dilation, or "
+                    f"padding='zeros'")
 
 
 def stencil_offsets(kernel_size: Tuple[int, ...], dilation: Tuple[int, ...],

@@ -94,8 +94,8 @@ def image_to_graph(images: Tensor, kernel_size: IntOrTuple = 3, dilation: IntOrT
         raise ValueError(f'images has an empty dimension {list(images.shape)}')
     kernel = as_tuple(kernel_size, d, 'kernel_size')
     dil = as_tuple(dilation, d, 'dilation')
-    check_stencil(kernel, dil, sizes)
     check_padding(padding)
+    check_stencil(kernel, dil, sizes, padding)
     b = images.size(0) if batched else 1
     imgs = images if batched else images.unsqueeze(0)
     keep = None
