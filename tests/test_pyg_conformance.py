@@ -341,3 +341,22 @@ def test_layers_without_pyg_twin_honour_flow_and_hooks(name):
     assert {'post', 'msg'} <= set(seen)
     with use_kernel('generic'):
         assert_close(call(default, ei), ref, atol=1e-10)
+
+
+@pytest.mark.parametrize('aggr', ['sum', 'mean', 'max', 'min', 'mul'])
+@pytest.mark.parametrize('kernel', ['auto', 'generic'])
+def test_graphconv_equals_pyg_with_weights_and_gradients(aggr, kernel):
+    torch.manual_seed(0)
+    pyg = pyg_nn.GraphConv(F_IN, F_OUT, aggr=aggr).double()
+    ours = G.GraphConv.from_pyg(pyg)
+    x = _x().requires_grad_()
+    w = torch.rand(EI.size(1), dtype=torch.float64).requires_grad_()
+    ref = pyg(x, EI, w)
+    with use_kernel(kernel):
+        out = ours(x, EI, w)
+    assert_close(out, ref, atol=1e-10)
+    seed = torch.randn_like(ref)
+    g_ref = torch.autograd.grad((ref * seed).sum(), (x, w, pyg.lin_rel.weight))
+    g_out = torch.autograd.grad((out * seed).sum(), (x, w, ours.lin_rel.weight))
+    for a, b in zip(g_out, g_ref):
+        assert_close(a, b, atol=1e-10)
