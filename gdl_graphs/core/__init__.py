@@ -13,7 +13,8 @@ from .validate import (check_edge_index, check_finite, check_index, check_node_f
                        set_validation, validation)
 
 __all__ = [
-    'GDLConv', 'Adjacency', 'matmul', 'typed_matmul', 'check_edge_type', 'sparse_to_edge_index', 'KERNELS', 'get_kernel', 'set_kernel', 'use_kernel', 'propagate_linear',
+    'GDLConv', 'Adjacency', 'matmul', 'typed_matmul', 'check_edge_type', 'sparse_to_edge_index',
+    'KERNELS', 'get_kernel', 'set_kernel', 'use_kernel', 'propagate_linear',
     'propagate_typed', 'scatter', 'segment', 'softmax', 'degree', 'available_backends',
     'get_backend', 'set_backend', 'use_backend', 'CSR', 'csr_of', 'csr_order', 'spmm', 'Structure',
     'annotate', 'cached', 'plain', 'structure_of', 'check_edge_index',

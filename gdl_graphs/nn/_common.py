@@ -13,9 +13,14 @@ import math
 import torch.nn.functional as F
 from torch_geometric.utils import is_sparse
 
-from ..core import Adjacency, cached, plain, scatter, sparse_to_edge_index
+from torch.nn import Parameter, init
 
-__all__ = ['Linear', 'typed_message', 'FillValue', 'glorot_', 'self_loop_graph', 'check_edge_attr',
+from ..core import (Adjacency, GDLConv, cached, plain, scatter, sparse_to_edge_index,
+                    typed_matmul)
+from ..core.lattice import check_stencil, dense_conv
+from ..domains.group import Group, dense_group_meta, get_group
+
+__all__ = ['Linear', 'GroupStencilConv', 'typed_message', 'FillValue', 'glorot_', 'self_loop_graph', 'check_edge_attr',
            'attention_message', 'attention_output', 'attention_inputs', 'pair', 'check_features', 'message_weighted', 'source_of', 'target_of',
            'aggr_of', 'load_pyg', 'reset_module']
 
@@ -207,3 +212,63 @@ def typed_message(x_j: Tensor, edge_type: Optional[Tensor], weight: Tensor,
         raise ValueError(f'edge_type is required off the dense path (generic kernel, untagged, '
                          f'reloaded or sparsely masked lattices): pass {source}')
     return torch.bmm(x_j.unsqueeze(1), weight.index_select(0, edge_type.long())).squeeze(1)
+
+
+class GroupStencilConv(GDLConv):
+    """Shared by :class:`LiftingConv` and :class:`~gdl_graphs.nn.GroupConv`: a square odd
+    stencil on a lifted lattice of ``group``, one ``weight`` of shape
+    ``[F_out, F_in, (|G|,) k, k]`` and one bias per output channel (shared by the group
+    elements), initialised as ``torch.nn.Conv2d`` / ``Conv3d`` (fan-in ``weight[0].numel()``)."""
+
+    def __init__(self, in_channels: int, out_channels: int, kernel_size: int,
+                 group: Union[str, Group], dilation: int, bias: bool, group_axis: bool,
+                 **kwargs):
+        super().__init__(aggr='sum', **kwargs)
+        if in_channels < 1 or out_channels < 1:
+            raise ValueError(f'channels must be positive, got {in_channels} -> {out_channels}')
+        if not isinstance(kernel_size, int) or not isinstance(dilation, int):
+            raise ValueError(f'kernel_size and dilation must be ints (a square stencil), got '
+                             f'{kernel_size!r}, {dilation!r}')
+        check_stencil((kernel_size,) * 2, (dilation,) * 2)
+        self.group = get_group(group)
+        self.in_channels = int(in_channels)
+        self.out_channels = int(out_channels)
+        self.kernel_size = kernel_size
+        self.dilation = dilation
+        axis = (self.group.order,) if group_axis else ()
+        self.weight = Parameter(torch.empty(out_channels, in_channels, *axis, kernel_size,
+                                            kernel_size))
+        self.bias = Parameter(torch.empty(out_channels)) if bias else None
+        # lifting: pixels -> (pixel, g) rows; group conv: (pixel, g) rows -> (pixel, g) rows
+        self.role, self.rows_per_pixel = ('group', self.group.order) if group_axis \
+            else ('lift', 1)
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        super().reset_parameters()
+        init.kaiming_uniform_(self.weight, a=math.sqrt(5))
+        if self.bias is not None:
+            bound = 1 / math.sqrt(self.weight[0].numel())
+            init.uniform_(self.bias, -bound, bound)
+
+    def message(self, x_j: Tensor, edge_type: Optional[Tensor]) -> Tensor:
+        source = 'lifted.edge_type' if self.role == 'group' else 'lifted.lift_edge_type'
+        return typed_message(x_j, edge_type, self.typed_weight(), f'{source} from lift_lattice')
+
+    def message_and_aggregate(self, adj: Adjacency, x: Tensor,
+                              edge_type: Optional[Tensor]) -> Tensor:
+        tag = adj.structure if adj.structure is not None and \
+            adj.structure.kind == 'lattice' else None
+        meta = dense_group_meta(tag, self.role, self.group, self.kernel_size, self.dilation,
+                                x.size(0), self.rows_per_pixel)
+        if meta is not None and (edge_type is None or edge_type is tag.edge_type):
+            out = dense_conv(x.reshape(-1, self.rows_per_pixel * self.in_channels),
+                             self.filter_bank(), None, meta, (1, 1))
+            return out.reshape(-1, self.out_channels)
+        if edge_type is None:
+            self.message(x, None)  # raises the clear error
+        return typed_matmul(adj, x, edge_type, self.typed_weight())
+
+    def __repr__(self) -> str:
+        return (f'{self.__class__.__name__}({self.in_channels}, {self.out_channels}, '
+                f'kernel_size={self.kernel_size}, group={self.group.name})')

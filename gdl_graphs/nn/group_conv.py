@@ -4,12 +4,9 @@ from typing import Optional, Union
 
 from torch import Tensor
 
-from ..core import Adjacency, typed_matmul
-from ..core.lattice import dense_conv
 from ..core.validate import check_node_features
-from ..domains.group import Group, dense_group_meta, group_filter_bank
-from ._common import typed_message
-from .lifting_conv import GroupStencilConv
+from ..domains.group import Group, group_filter_bank
+from ._common import GroupStencilConv
 
 
 class GroupConv(GroupStencilConv):
@@ -25,7 +22,7 @@ class GroupConv(GroupStencilConv):
     ``weight`` is ``[F_out, F_in, |G|, k, k]`` (GrouPy's layout). On a full lattice (tagged
     edges) the core runs one ``conv2d`` of the ``|G| F_in -> |G| F_out`` filter bank
     (:func:`~gdl_graphs.domains.group.group_filter_bank`) on the channels-last view; otherwise
-    the typed linear path (:func:`gdl_graphs.core.propagate_typed`, ``k^2 |G|`` edge types),
+    the typed linear path (:func:`gdl_graphs.core.typed_matmul` inside ``propagate``, ``k^2 |G|`` edge types),
     or gather/scatter with ``kernel='generic'``. All paths are equal.
 
     Equivariance: for :math:`h \in G`, relabelling the input nodes
@@ -71,24 +68,6 @@ class GroupConv(GroupStencilConv):
         n = x.size(0)
         out = self.propagate(edge_index, x=x, edge_type=edge_type, size=(n, n))
         return out if self.bias is None else out + self.bias
-
-    def message(self, x_j: Tensor, edge_type: Optional[Tensor]) -> Tensor:
-        return typed_message(x_j, edge_type, self.typed_weight(),
-                             'lifted.edge_type from lift_lattice')
-
-    def message_and_aggregate(self, adj: Adjacency, x: Tensor,
-                              edge_type: Optional[Tensor]) -> Tensor:
-        tag = adj.structure if adj.structure is not None and \
-            adj.structure.kind == 'lattice' else None
-        meta = dense_group_meta(tag, 'group', self.group, self.kernel_size, self.dilation,
-                                x.size(0), self.group.order)
-        if meta is not None and (edge_type is None or edge_type is tag.edge_type):
-            out = dense_conv(x.reshape(-1, self.group.order * self.in_channels),
-                             self.filter_bank(), None, meta, (1, 1))
-            return out.reshape(-1, self.out_channels)
-        if edge_type is None:
-            self.message(x, None)  # raises the clear error
-        return typed_matmul(adj, x, edge_type, self.typed_weight())
 
 
 __all__ = ['GroupConv']

@@ -1,56 +1,13 @@
 from __future__ import annotations
 
-import math
 from typing import Optional, Union
 
 import torch
 from torch import Tensor
-from torch.nn import Parameter, init
 
-from ..core import Adjacency, GDLConv, typed_matmul
-from ..core.lattice import check_stencil, dense_conv
 from ..core.validate import check_node_features
-from ..domains.group import Group, dense_group_meta, get_group, lifting_filter_bank
-from ._common import typed_message
-
-
-class GroupStencilConv(GDLConv):
-    """Shared by :class:`LiftingConv` and :class:`~gdl_graphs.nn.GroupConv`: a square odd
-    stencil on a lifted lattice of ``group``, one ``weight`` of shape
-    ``[F_out, F_in, (|G|,) k, k]`` and one bias per output channel (shared by the group
-    elements), initialised as ``torch.nn.Conv2d`` / ``Conv3d`` (fan-in ``weight[0].numel()``)."""
-
-    def __init__(self, in_channels: int, out_channels: int, kernel_size: int,
-                 group: Union[str, Group], dilation: int, bias: bool, group_axis: bool,
-                 **kwargs):
-        super().__init__(aggr='sum', **kwargs)
-        if in_channels < 1 or out_channels < 1:
-            raise ValueError(f'channels must be positive, got {in_channels} -> {out_channels}')
-        if not isinstance(kernel_size, int) or not isinstance(dilation, int):
-            raise ValueError(f'kernel_size and dilation must be ints (a square stencil), got '
-                             f'{kernel_size!r}, {dilation!r}')
-        check_stencil((kernel_size,) * 2, (dilation,) * 2)
-        self.group = get_group(group)
-        self.in_channels = int(in_channels)
-        self.out_channels = int(out_channels)
-        self.kernel_size = kernel_size
-        self.dilation = dilation
-        axis = (self.group.order,) if group_axis else ()
-        self.weight = Parameter(torch.empty(out_channels, in_channels, *axis, kernel_size,
-                                            kernel_size))
-        self.bias = Parameter(torch.empty(out_channels)) if bias else None
-        self.reset_parameters()
-
-    def reset_parameters(self) -> None:
-        super().reset_parameters()
-        init.kaiming_uniform_(self.weight, a=math.sqrt(5))
-        if self.bias is not None:
-            bound = 1 / math.sqrt(self.weight[0].numel())
-            init.uniform_(self.bias, -bound, bound)
-
-    def __repr__(self) -> str:
-        return (f'{self.__class__.__name__}({self.in_channels}, {self.out_channels}, '
-                f'kernel_size={self.kernel_size}, group={self.group.name})')
+from ..domains.group import Group, lifting_filter_bank
+from ._common import GroupStencilConv
 
 
 class LiftingConv(GroupStencilConv):
@@ -68,7 +25,7 @@ class LiftingConv(GroupStencilConv):
     layout ``[F_out, F_in, k, k]`` (:meth:`from_conv`). On a full lattice (tagged edges) the
     core runs one ``conv2d`` with the filter bank of the ``|G|`` transformed filters
     (:func:`~gdl_graphs.domains.group.lifting_filter_bank`) on the channels-last view; otherwise
-    the typed linear path (:func:`gdl_graphs.core.propagate_typed`), or gather/scatter with
+    the typed linear path (:func:`gdl_graphs.core.typed_matmul`, inside ``propagate``), or gather/scatter with
     ``kernel='generic'``. All paths are equal.
 
     Equivariance: rotating / flipping the image by :math:`h \in G` permutes the output nodes
@@ -112,23 +69,6 @@ class LiftingConv(GroupStencilConv):
                              size=(n, n * self.group.order))
         return out if self.bias is None else out + self.bias
 
-    def message(self, x_j: Tensor, edge_type: Optional[Tensor]) -> Tensor:
-        return typed_message(x_j, edge_type, self.typed_weight(),
-                             'lifted.lift_edge_type from lift_lattice')
-
-    def message_and_aggregate(self, adj: Adjacency, x: Tensor,
-                              edge_type: Optional[Tensor]) -> Tensor:
-        tag = adj.structure if adj.structure is not None and \
-            adj.structure.kind == 'lattice' else None
-        meta = dense_group_meta(tag, 'lift', self.group, self.kernel_size, self.dilation,
-                                x.size(0), 1)
-        if meta is not None and (edge_type is None or edge_type is tag.edge_type):
-            return dense_conv(x, self.filter_bank(), None, meta, (1, 1)).reshape(
-                -1, self.out_channels)
-        if edge_type is None:
-            self.message(x, None)  # raises the clear error
-        return typed_matmul(adj, x, edge_type, self.typed_weight())
-
     @classmethod
     def from_conv(cls, conv: torch.nn.Conv2d, group: Union[str, Group] = 'C4') -> 'LiftingConv':
         """The lifting of ``torch.nn.Conv2d`` (square odd kernel, ``'same'`` padding,
@@ -156,4 +96,4 @@ class LiftingConv(GroupStencilConv):
     from_torch = from_conv
 
 
-__all__ = ['GroupStencilConv', 'LiftingConv']
+__all__ = ['LiftingConv']

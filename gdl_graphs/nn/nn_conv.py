@@ -1,7 +1,6 @@
 from __future__ import annotations
 
 import copy
-import math
 from typing import Callable, Optional, Tuple, Union
 
 import torch
