@@ -12,10 +12,12 @@ def fps_reference(pos, start, m):
     table = ((pos.unsqueeze(1) - pos.unsqueeze(0)) ** 2).sum(-1)
     out = [start]
     dist = table[start].clone()
+    dist[start] = -1  # never chosen twice
     for _ in range(m - 1):
         i = int(torch.argmax(dist))  # first maximum: ties go to the smaller index
         out.append(i)
         dist = torch.minimum(dist, table[i])
+        dist[i] = -1
     return out
 
 
@@ -51,9 +53,16 @@ def test_fps_batches_unsorted_and_ratio_per_example():
 def test_fps_duplicates_and_full_ratio():
     pos = torch.tensor([[0., 0], [1, 1], [0, 0], [1, 1]], dtype=torch.float64)
     out = fps(pos, ratio=1.0, random_start=False)
-    assert out.tolist() == fps_reference(pos, 0, 4) == [0, 1, 0, 0]
-    # all distinct points first, then repeats of the smallest index (torch-cluster's rule)
+    assert out.tolist() == fps_reference(pos, 0, 4) == [0, 1, 2, 3]
     assert fps(torch.rand(10, 2), ratio=1.0, random_start=False).unique().numel() == 10
+    # issue 13: duplicated points and ratio=1 gave [0, 2, 1, 0, 0, 0]; every point once
+    dup = torch.tensor([[0., 0], [0, 0], [5, 5], [0, 0], [5, 5], [0, 0]])
+    for b in (None, torch.tensor([0, 0, 0, 1, 1, 1])):
+        out = fps(dup, b, ratio=1.0, random_start=False)
+        assert sorted(out.tolist()) == list(range(6))
+    assert fps(dup, ratio=1.0, random_start=False).tolist() == [0, 2, 1, 3, 4, 5]
+    torch.manual_seed(0)
+    assert sorted(fps(dup, ratio=1.0).tolist()) == list(range(6))
 
 
 def test_fps_float32_matches_reference():
@@ -116,6 +125,11 @@ def test_voxel_grid_bad_input():
         voxel_grid(pos, [0.1, 0.2, 0.3])
     with pytest.raises(ValueError, match='64-bit'):
         grid_cluster(pos * 1e6, 1e-12)
+    # issue 13 row 8: 1e-20 wrapped around to ids -9223372036854775808 instead
+    p3 = torch.randn(10, 3, generator=torch.Generator().manual_seed(0))
+    for size in (1e-6, 1e-20, 1e-45):
+        with pytest.raises(ValueError, match='more than a 64-bit index'):
+            voxel_grid(p3, size)
     bad = pos.clone()
     bad[3, 0] = math.nan
     with pytest.raises(ValueError, match='NaN or infinite'):

@@ -10,8 +10,9 @@ All examples of a batch advance together (one padded ``[B, N_max]`` distance tab
 loop runs ``max_b M_b`` steps of a few vectorised kernels, never a Python loop over points,
 and without host synchronisation on CUDA. Squared distances are computed as
 :math:`\sum_d (p_d - q_d)^2`; ties in the arg max go to the smaller index (``torch.argmax``).
-Once every distinct point has been chosen (duplicate points), all remaining distances are 0
-and the smallest index of the example is chosen again, as torch-cluster does.
+A chosen point is never chosen again: once every distinct point has been chosen (duplicate
+points), the remaining duplicates follow in increasing index, so ``ratio=1`` returns every
+point once (torch-cluster instead repeats the smallest index).
 """
 from __future__ import annotations
 
@@ -99,12 +100,15 @@ def fps(src: Tensor, batch: Optional[Tensor] = None, ratio: Union[float, Tensor]
     dist = sq_dist(start, torch.empty(nb, width, dtype=src.dtype, device=dev))
     if valid is not None:
         dist.masked_fill_(~valid, -math.inf)
+    # chosen points sit at -1, below every distance of a point not chosen yet (>= 0)
+    dist[rows, start] = -1
     chosen = [start]
     idx = start
     for _ in range(steps - 1):
         idx = dist.argmax(1)
         chosen.append(idx)
         torch.minimum(dist, sq_dist(idx, d), out=dist)
+        dist[rows, idx] = -1
     out = torch.stack(chosen, 1)                              # [B, steps] local indices
     keep = torch.arange(steps, device=dev).unsqueeze(0) < m_l.unsqueeze(1)
     out = (out + ptr_l.unsqueeze(1))[keep]

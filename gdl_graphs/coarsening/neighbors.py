@@ -1,30 +1,37 @@
-r"""Exact k-nearest-neighbour and radius search, chunked so memory is :math:`O(N k)`.
+r"""Exact k-nearest-neighbour and radius search: ``knn``, ``knn_graph``, ``radius``,
+``radius_graph`` (drop-in replacements for torch-cluster's; PyG 2.8 needs pyg-lib or
+torch-cluster for these), on CPU and CUDA, without either.
 
-Drop-in replacements for ``torch_cluster.knn``, ``knn_graph``, ``radius`` and
-``radius_graph`` (PyG 2.8 needs pyg-lib or torch-cluster for these), in pure PyTorch, on CPU
-and CUDA.
+How it searches (the fastest exact method for the device and the data):
 
-How it searches:
+- **CPU**, Euclidean, up to 8 dimensions: a k-d tree, ``scipy.spatial.cKDTree`` (sliding
+  midpoint splits, so clusters, surfaces and heavy tails cost what uniform points cost),
+  queried with the torch thread count as ``workers``. A batch is one tree: the example index
+  becomes one more coordinate, spaced wider than any example, so no query ever reaches
+  another example's points. The tree returns ``k + 1`` candidates; their distances are
+  recomputed here (below) and a query is accepted only when its ``k``-th distance is
+  strictly below the ``(k+1)``-th (with a relative margin of ``1e-9`` for the tree's own
+  rounding); otherwise (ties, duplicates) it asks again with 4x more candidates, up to the
+  whole example. Never approximate.
+- **CUDA** (any device but the CPU), up to 3 dimensions: a uniform grid with a cell width
+  adapted to the data (about ``0.4 k`` points per cell, median over examples); a query
+  searches the block of cells around its own and is accepted when its ``k``-th distance is
+  below the distance to the block's border, else it searches again with a wider block, up
+  to the whole example. ``radius`` uses cells as wide as ``r``. 4 to 8 dimensions: chunked
+  brute force.
+- more than 8 dimensions, and ``cosine=True``: chunked brute force on every device, with
+  :math:`\|x\|^2 + \|y\|^2 - 2 x \cdot y` (a matrix product, so near-ties may order
+  differently from the exact formula below, and from device to device).
 
-- positions of dimension <= 3 (point clouds, meshes, images) are bucketed into a uniform grid
-  (cells keyed by example and cell coordinates, sorted once); a query looks at the
-  :math:`(2R+1)^D` cells around its own. For ``radius`` the cell is as wide as ``r`` so one
-  ring is exact. For ``knn`` the cell holds a few points on average, and a query is accepted
-  only when its k-th distance is smaller than the distance to the border of the searched
-  block; the others search again with a wider block, up to the whole example. The result is
-  therefore exact, never approximate.
-- higher dimensions (and ``cosine=True``) compare a chunk of queries with every point of
-  their example.
+Conventions (what tests check against brute force, identical on every path):
 
-Every step works on chunks of queries whose candidate lists hold at most ``2**22`` entries,
-so the working memory is bounded by that constant plus the :math:`O(N k)` output.
-
-Conventions (what tests check against brute force):
-
-- distances are Euclidean, computed as :math:`\sum_d (y_d - x_d)^2` (for more than 8
-  dimensions through :math:`\|x\|^2 + \|y\|^2 - 2 x \cdot y`, which rounds differently);
-- neighbours of a query are returned sorted by ``(distance, index)``: **ties are broken by
-  the smaller index** of ``x`` (torch-cluster leaves the order of ties unspecified);
+- positions are converted to float64 and multiplied by a power of two (exact) that brings
+  the largest coordinate into ``[1, 2)``, so float32 inputs of magnitude ``1e20`` or
+  ``1e-18`` (and float64 ones up to ``1e300``) neither overflow nor underflow;
+- the squared distance is :math:`\sum_d (y_d - x_d)^2`, summed in float64 in the order of the
+  dimensions (for 8 dimensions or fewer);
+- neighbours of a query are sorted by ``(distance, index)``: **ties are broken by the
+  smaller index** of ``x`` (torch-cluster leaves the order of ties unspecified);
 - a query gets ``min(k, n)`` neighbours where ``n`` is the number of candidate points of its
   example (PyG's behaviour; an example without points gives its queries no neighbours);
 - ``knn_graph`` / ``radius_graph`` with ``loop=False`` exclude the point itself (not its
@@ -32,6 +39,8 @@ Conventions (what tests check against brute force):
   torch-cluster instead asks for ``k + 1`` and drops self-loops afterwards;
 - ``radius`` keeps points with distance ``<= r``; when more than ``max_num_neighbors``
   qualify it keeps the nearest (torch-cluster keeps an unspecified subset).
+
+Memory: :math:`O(N k)` for the output plus chunks of at most ``2**22`` candidates.
 """
 from __future__ import annotations
 
@@ -51,6 +60,9 @@ _DIRECT_MAX_DIM = 8       # exact difference formula up to this dimension
 _OCCUPANCY = 0.4         # target points per grid cell, times k
 _INT_MAX = torch.iinfo(torch.long).max
 _MAX_BLOCK = 4096         # cells in a search block before falling back to brute force
+_CERT = 1e-9              # relative margin for the k-d tree's own rounding
+# 'kdtree' on CPU; tests set 'torch' to check the CUDA algorithms on CPU against it
+_CPU_METHOD = 'kdtree'
 
 
 # ----------------------------------------------------------------------------- validation
@@ -166,7 +178,7 @@ def _brute(xs: Tensor, ys: Tensor, bx: Tensor, by: Tensor, ptr_x: Tensor, k: int
         x_sq = (xs * xs).sum(1)
     sizes = ptr_x[1:] - ptr_x[:-1]
     largest = int(sizes.max()) if sizes.numel() else 0
-    per = max(largest, 1) * (dim if (dim <= _DIRECT_MAX_DIM and not cosine) else 1)
+    per = 2 * max(largest, 1)
     step = max(1, BUDGET // per)
     nq = queries.numel()
     start = 0
@@ -182,7 +194,7 @@ def _brute(xs: Tensor, ys: Tensor, bx: Tensor, by: Tensor, ptr_x: Tensor, k: int
         if cosine:
             d = 1 - yn[q] @ xn[lo:hi].t()
         elif dim <= _DIRECT_MAX_DIM:
-            d = (yq.unsqueeze(1) - xc.unsqueeze(0)).pow_(2).sum(-1)
+            d = _sqdist(yq, xc.t())
         else:
             d = ((yq * yq).sum(1, keepdim=True) + x_sq[lo:hi].unsqueeze(0)
                  - 2 * yq @ xc.t()).clamp_min_(0)
@@ -203,6 +215,35 @@ def _brute(xs: Tensor, ys: Tensor, bx: Tensor, by: Tensor, ptr_x: Tensor, k: int
 
 def _cat(parts, ref: Tensor, dtype=torch.long) -> Tensor:
     return torch.cat(parts) if parts else torch.empty(0, dtype=dtype, device=ref.device)
+
+
+def _sqdist(yq: Tensor, xT: Tensor, idx: Optional[Tensor] = None) -> Tensor:
+    r""":math:`\sum_d (y_d - x_d)^2` summed in the order of the dimensions, the one formula of
+    every path: ``yq`` ``[Q, D]`` against ``xT[:, idx]`` (``xT`` is ``[D, N]``; ``idx``
+    ``[Q, K]``) or, without ``idx``, against every column of ``xT`` (``[Q, N]``)."""
+    def col(j):
+        return xT[j][idx] if idx is not None else xT[j].unsqueeze(0)
+    d = (yq[:, :1] - col(0)).square_()
+    for j in range(1, yq.size(1)):
+        d += (yq[:, j:j + 1] - col(j)).square_()
+    return d
+
+
+def _to64(x: Tensor, y: Tensor, r: Optional[float]):
+    """``x``, ``y`` in float64 times the power of two (exact) that brings their largest
+    coordinate into ``[1, 2)``, and ``r`` times the same factor."""
+    x64, y64 = x.to(torch.float64), y.to(torch.float64)
+    m = max(float(x64.abs().max()) if x64.numel() else 0.0,
+            float(y64.abs().max()) if y64.numel() else 0.0)
+    if m > 0:
+        e = min(max(-math.floor(math.log2(m)), -1000), 1000)
+        if e:
+            s = 2.0 ** e
+            x64, y64 = x64 * s, (y64 * s if y is not x else None)
+            r = None if r is None else r * s
+    if y is x:
+        y64 = x64
+    return x64, y64, r
 
 
 # ----------------------------------------------------------------------------- grid search
@@ -440,23 +481,154 @@ def _fit_grid(xs: Tensor, ptr_x: Tensor, h: float) -> float:
         h *= 2
 
 
+# ----------------------------------------------------------------------------- k-d tree (CPU)
+class _KDSearch:
+    """One ``cKDTree`` over ``xs`` (plus the example index as a widely spaced coordinate when
+    there are several examples) and the exact, certified selection of its candidates."""
+
+    def __init__(self, xs: Tensor, ys: Tensor, bx: Tensor, by: Tensor, k: int,
+                 r2: Optional[float], self_ok: bool):
+        from scipy.spatial import cKDTree
+        self.n, dim = xs.shape
+        self.ys, self.xT, self.bx, self.by = ys, xs.t().contiguous(), bx, by
+        self.k, self.r2, self.self_ok = k, r2, self_ok
+        self.multi = bool(bx.min() != bx.max()) or bool(by.min() != by.max()) or \
+            bool(bx[0] != by[0])
+        xa, ya = xs, ys
+        if self.multi:
+            # wider than any distance inside an example: the k-d tree reaches another example
+            # only after every point of the query's own
+            m = max(float(xs.abs().max()), float(ys.abs().max()))
+            gap = 4.0 * m * math.sqrt(dim) + 1.0
+            xa = torch.cat([xs, bx.to(xs.dtype).unsqueeze(1) * gap], 1)
+            ya = torch.cat([ys, by.to(ys.dtype).unsqueeze(1) * gap], 1)
+        self.xa, self.ya = xa.numpy(), ya.numpy()
+        self.tree = cKDTree(self.xa, balanced_tree=False, compact_nodes=False)
+        self.workers = max(1, torch.get_num_threads())
+        # scipy keeps distances < bound: a margin so that every d <= r is inside
+        self.bound = math.inf if r2 is None else math.sqrt(r2) * (1 + _CERT) + 1e-300
+
+    def rows(self, q: Tensor, kq: int) -> Tuple[Tensor, Tensor, Tensor]:
+        """Squared distances and indices ``[Q, k]`` (``inf`` / ``_INT_MAX`` padded) of the
+        queries ``q`` from ``kq`` candidates each, and which rows are proven exact."""
+        n, k = self.n, self.k
+        # scipy starts Python threads per call: worth it for large calls only
+        workers = self.workers if q.numel() * kq >= 1 << 16 else 1
+        _, iq = self.tree.query(self.ya[q.numpy()], k=kq, distance_upper_bound=self.bound,
+                                workers=workers)
+        idx = torch.from_numpy(iq).to(torch.long).view(q.numel(), kq)
+        valid = idx < n                                    # scipy pads with n
+        idc = idx.clamp_max(n - 1)
+        if self.multi:
+            valid &= self.bx[idc] == self.by[q].unsqueeze(1)
+        d2 = _sqdist(self.ys[q], self.xT, idc)
+        last = d2[:, -1].clone()
+        # the tree returned its kq nearest and there may be more: only a clear gap proves it
+        full = valid[:, -1] & (kq < n)
+        drop = ~valid
+        if self.r2 is not None:
+            drop |= d2 > self.r2
+        d2.masked_fill_(drop, math.inf)
+        idx = idx.masked_fill(drop, _INT_MAX)
+        if not self.self_ok:
+            d2, idx = _drop_self(d2, idx, q)
+        # the tree's order is its own rounding: put every row in exact (distance, index) order
+        if d2.size(1) > 1:
+            a, b = d2[:, :-1], d2[:, 1:]
+            bad = ((b < a) | ((b == a) & (idx[:, 1:] < idx[:, :-1]))).any(1)
+            if bool(bad.any()):
+                rows = bad.nonzero().view(-1)
+                d2[rows], idx[rows] = _lexsort_rows(d2[rows], idx[rows])
+        if d2.size(1) >= k:
+            d2, idx = d2[:, :k], idx[:, :k]
+            thr = d2[:, -1]
+        else:  # every candidate of the example was fetched (kq == n)
+            pad = k - d2.size(1)
+            d2 = torch.cat([d2, d2.new_full((d2.size(0), pad), math.inf)], 1)
+            idx = torch.cat([idx, idx.new_full((idx.size(0), pad), _INT_MAX)], 1)
+            thr = d2.new_full((d2.size(0),), math.inf)
+        if self.r2 is not None:
+            thr = thr.clamp_max(self.r2)
+        proven = ~full | (thr < last * (1 - _CERT))
+        return d2, idx, proven
+
+    def search(self, queries: Tensor):
+        """Yields ``(q, d2, idx)`` chunk by chunk, rows in (distance, index) order."""
+        kq0 = min(self.k + (0 if self.self_ok else 1) + 1, self.n)
+        step = max(1, BUDGET // kq0)
+        for s in range(0, queries.numel(), step):
+            q = queries[s:s + step]
+            d2, idx, ok = self.rows(q, kq0)
+            kq = kq0
+            while not bool(ok.all()):  # ties / duplicates at the k-th distance: ask for more
+                kq = min(4 * kq, self.n)
+                todo = (~ok).nonzero().view(-1)
+                sub = max(1, BUDGET // kq)
+                for t in range(0, todo.numel(), sub):
+                    rows = todo[t:t + sub]
+                    d2[rows], idx[rows], ok[rows] = self.rows(q[rows], kq)
+            yield q, d2, idx
+
+
+def _kd_search(xs: Tensor, ys: Tensor, bx: Tensor, by: Tensor, k: int, r2: Optional[float],
+               self_ok: bool, flip: bool) -> Tensor:
+    """The ``[2, E]`` result of the k-d tree search, written chunk by chunk into its output
+    (rows ``(query, point)``, or ``(point, query)`` when ``flip``)."""
+    kd = _KDSearch(xs, ys, bx, by, k, r2, self_ok)
+    queries = torch.arange(ys.size(0))
+    parts, total = [], 0
+    exact = r2 is None and not kd.multi and xs.size(0) > k   # every query gets exactly k
+    out = torch.empty(2, ys.size(0) * k, dtype=torch.long) if exact else None
+    a, b = (1, 0) if flip else (0, 1)
+    for q, d2, idx in kd.search(queries):
+        keep = torch.isfinite(d2)
+        c = int(keep.sum())
+        if exact:
+            out[a, total:total + c] = q.unsqueeze(1).expand_as(idx)[keep]
+            out[b, total:total + c] = idx[keep]
+        else:
+            parts.append((q.unsqueeze(1).expand_as(idx)[keep], idx[keep]))
+        total += c
+    if exact:
+        return out if total == out.size(1) else out[:, :total].clone()
+    out = torch.empty(2, total, dtype=torch.long)
+    pos = 0
+    while parts:
+        row, col = parts.pop(0)
+        out[a, pos:pos + row.numel()] = row
+        out[b, pos:pos + row.numel()] = col
+        pos += row.numel()
+    return out
+
+
 # ----------------------------------------------------------------------------- driver
-def _search(x: Tensor, y: Tensor, batch_x: Optional[Tensor], batch_y: Optional[Tensor],
-            k: int, r: Optional[float], self_ok: bool, cosine: bool = False,
-            batch_size: Optional[int] = None) -> Tuple[Tensor, Tensor]:
-    """Rows (indices of ``y``) and columns (indices of ``x``), grouped by row in increasing
-    order and by ``(distance, column)`` inside a row."""
-    x, y = _points(x, 'x'), _points(y, 'y')
+def _search(x: Tensor, y: Optional[Tensor], batch_x: Optional[Tensor],
+            batch_y: Optional[Tensor], k: int, r: Optional[float], self_ok: bool,
+            cosine: bool = False, batch_size: Optional[int] = None,
+            flip: bool = False) -> Tensor:
+    """``[2, E]``: rows (indices of ``y``) and columns (indices of ``x``), grouped by row in
+    increasing order and by ``(distance, column)`` inside a row; swapped when ``flip``.
+    ``y=None`` searches ``x`` itself (the graph functions)."""
+    x = _points(x, 'x')
+    y = x if y is None else _points(y, 'y')
     if x.size(1) != y.size(1):
         raise ValueError(f'x and y must have the same number of dimensions, '
                          f'got {x.size(1)} and {y.size(1)}')
-    if y.dtype != x.dtype:
-        y = y.to(x.dtype)
     bx = _batch(batch_x, x.size(0), x.device, 'batch_x')
-    by = _batch(batch_y, y.size(0), y.device, 'batch_y')
-    empty = torch.empty(0, dtype=torch.long, device=x.device)
+    by = bx if (y is x and batch_y is batch_x) else \
+        _batch(batch_y, y.size(0), y.device, 'batch_y')
     if x.size(0) == 0 or y.size(0) == 0:
-        return empty, empty
+        return torch.empty(2, 0, dtype=torch.long, device=x.device)
+    if cosine:
+        x, y = x.to(torch.float64), (x.to(torch.float64) if y is x else y.to(torch.float64))
+    else:
+        x, y, r = _to64(x, y, r)
+    r2 = None if r is None else r * r
+    dim = x.size(1)
+    if (x.device.type == 'cpu' and _CPU_METHOD == 'kdtree' and not cosine
+            and dim <= _DIRECT_MAX_DIM):
+        return _kd_search(x, y, bx, by, k, r2, self_ok, flip)
+
     num = int(max(int(bx.max()), int(by.max()))) + 1
     if batch_size is not None:
         num = max(num, int(batch_size))
@@ -464,13 +636,13 @@ def _search(x: Tensor, y: Tensor, batch_x: Optional[Tensor], batch_y: Optional[T
     xs, bxs = (x, bx) if px is None else (x[px], bx[px])
     ys, bys = (y, by) if py is None else (y[py], by[py])
     ptr_x = torch.searchsorted(bxs, torch.arange(num + 1, device=x.device))
-    r2 = None if r is None else r * r
     queries = torch.arange(ys.size(0), device=x.device)
 
     parts = []
-    if x.size(1) <= _GRID_MAX_DIM and not cosine:
+    if dim <= _GRID_MAX_DIM and not cosine:
         if r is not None:
-            h = _fit_grid(xs, ptr_x, r)
+            # a radius wider than the data needs no finer cells than the data's extent
+            h = _fit_grid(xs, ptr_x, min(r, 4.0 * math.sqrt(dim) + 1.0))
         else:
             h = _fit_grid(xs, ptr_x, _cell_width(xs, ptr_x, k))
         grid = _Grid(xs, bxs, ptr_x, num, h)
@@ -483,8 +655,8 @@ def _search(x: Tensor, y: Tensor, batch_x: Optional[Tensor], batch_y: Optional[T
             if ring >= max_ring:
                 break
             ring = min(2 * ring, max_ring)
-            if (2 * ring + 1) ** x.size(1) > _MAX_BLOCK:  # few, far-off queries: compare
-                break                                     # them with their whole example
+            if (2 * ring + 1) ** dim > _MAX_BLOCK:  # few, far-off queries: compare
+                break                                 # them with their whole example
         if queries.numel():
             parts.append(_brute(xs, ys, bxs, bys, ptr_x, k, r2, self_ok, False, queries)[:2])
     else:
@@ -500,20 +672,20 @@ def _search(x: Tensor, y: Tensor, batch_x: Optional[Tensor], batch_y: Optional[T
     # neighbours of one query are contiguous and in (distance, index) order; place every run
     # at its query's offset (a counting sort, no comparison sort)
     m = row.numel()
-    if m == 0:
-        return row, col
-    counts = torch.bincount(row, minlength=y.size(0))
-    offset = torch.cumsum(counts, 0) - counts
-    ar = torch.arange(m, device=row.device)
-    first = torch.ones(m, dtype=torch.bool, device=row.device)
-    first[1:] = row[1:] != row[:-1]
-    run_start = torch.cummax(torch.where(first, ar, torch.zeros_like(ar)), 0).values
-    pos = offset[row] + (ar - run_start)
-    out_row = torch.empty_like(row)
-    out_col = torch.empty_like(col)
-    out_row[pos] = row
-    out_col[pos] = col
-    return out_row, out_col
+    if m:
+        counts = torch.bincount(row, minlength=y.size(0))
+        offset = torch.cumsum(counts, 0) - counts
+        ar = torch.arange(m, device=row.device)
+        first = torch.ones(m, dtype=torch.bool, device=row.device)
+        first[1:] = row[1:] != row[:-1]
+        run_start = torch.cummax(torch.where(first, ar, torch.zeros_like(ar)), 0).values
+        pos = offset[row] + (ar - run_start)
+        out_row = torch.empty_like(row)
+        out_col = torch.empty_like(col)
+        out_row[pos] = row
+        out_col[pos] = col
+        row, col = out_row, out_col
+    return torch.stack([col, row] if flip else [row, col])
 
 
 # ----------------------------------------------------------------------------- public API
@@ -532,16 +704,11 @@ def knn(x: Tensor, y: Tensor, k: int, batch_x: Optional[Tensor] = None,
         k: neighbours per query (a positive integer).
         batch_x, batch_y: example of every point (sorted or not).
         cosine: use the cosine distance :math:`1 - \cos(x, y)` instead of Euclidean.
-        num_workers: ignored (torch's own threads are used).
+        num_workers: ignored (the torch thread count is used).
         batch_size: the number of examples, when known.
     """
     k = _check_k(k)
-    row, col = _search(x, y, batch_x, batch_y, k, None, True, cosine, batch_size)
-    return torch.stack([row, col])
-
-
-def _graph(row: Tensor, col: Tensor, flow: str) -> Tensor:
-    return torch.stack([col, row] if flow == 'source_to_target' else [row, col])
+    return _search(x, y, batch_x, batch_y, k, None, True, cosine, batch_size)
 
 
 def knn_graph(x: Tensor, k: int, batch: Optional[Tensor] = None, loop: bool = False,
@@ -556,8 +723,8 @@ def knn_graph(x: Tensor, k: int, batch: Optional[Tensor] = None, loop: bool = Fa
     """
     k = _check_k(k)
     _graph_check_flow(flow)
-    row, col = _search(x, x, batch, batch, k, None, loop, cosine, batch_size)
-    return _graph(row, col, flow)
+    return _search(x, None, batch, batch, k, None, loop, cosine, batch_size,
+                   flip=flow == 'source_to_target')
 
 
 def _graph_check_flow(flow: str) -> None:
@@ -575,8 +742,7 @@ def radius(x: Tensor, y: Tensor, r: float, batch_x: Optional[Tensor] = None,
     """
     r = _check_r(r)
     k = _check_k(max_num_neighbors, 'max_num_neighbors')
-    row, col = _search(x, y, batch_x, batch_y, k, r, True, False, batch_size)
-    return torch.stack([row, col])
+    return _search(x, y, batch_x, batch_y, k, r, True, False, batch_size)
 
 
 def radius_graph(x: Tensor, r: float, batch: Optional[Tensor] = None, loop: bool = False,
@@ -588,5 +754,5 @@ def radius_graph(x: Tensor, r: float, batch: Optional[Tensor] = None, loop: bool
     r = _check_r(r)
     k = _check_k(max_num_neighbors, 'max_num_neighbors')
     _graph_check_flow(flow)
-    row, col = _search(x, x, batch, batch, k, r, loop, False, batch_size)
-    return _graph(row, col, flow)
+    return _search(x, None, batch, batch, k, r, loop, False, batch_size,
+                   flip=flow == 'source_to_target')

@@ -15,6 +15,7 @@ relabels them.
 """
 from __future__ import annotations
 
+import math
 from typing import Optional, Sequence, Union
 
 import torch
@@ -60,14 +61,14 @@ def grid_cluster(pos: Tensor, size: Scalars, start: Optional[Scalars] = None,
     if bool((pos < start_t).any()) or bool((pos > end_t).any()):
         raise ValueError('pos has points outside [start, end]: widen start/end or leave them '
                          'as None (the bounding box of pos)')
+    # voxels per axis in float64 first: a tiny size must not wrap around in .long()
+    n64 = torch.floor((end_t.double() - start_t.double()) / size_t.double()) + 1
+    log2_total = float(torch.log2(n64).sum())
+    if not math.isfinite(log2_total) or log2_total >= 62:
+        raise ValueError(f'the grid has about 2^{log2_total:.0f} voxels, more than a 64-bit '
+                         f'index holds: use a larger size')
     voxel = torch.floor((pos - start_t) / size_t).long()
-    n = torch.floor((end_t - start_t) / size_t).long() + 1
-    total = 1
-    for v in n.tolist():
-        total *= v
-    if total >= 2 ** 62:
-        raise ValueError(f'the grid has {total} voxels, more than a 64-bit index holds: '
-                         f'use a larger size')
+    n = n64.long()
     stride = torch.cumprod(torch.cat([n.new_ones(1), n[:-1]]), 0)
     return (voxel * stride).sum(1)
 

@@ -1,0 +1,156 @@
+"""knn / radius on every path (CPU k-d tree, the torch grid / brute force that CUDA runs)
+against a brute-force reference of the documented definition: squared distances in float64
+(after an exact power-of-two scaling), summed in the order of the dimensions, neighbours in
+(distance, index) order. Random sizes, k, batches, duplicates, ties and the float32
+magnitudes that overflowed (1e20) or underflowed (1e-18) before (issue 13 rows 6, 7)."""
+import math
+
+import pytest
+import torch
+from hypothesis import given, settings, strategies as st, HealthCheck
+
+from gdl_graphs.coarsening import knn, knn_graph, radius, radius_graph
+from gdl_graphs.coarsening import neighbors as nb
+from gdl_graphs.domains.pointcloud import to_graph
+
+METHODS = ['kdtree', 'torch']
+
+
+def _sq_table(x, y):
+    """[M, N] float64 squared distances, exactly as defined (power-of-two scaled)."""
+    x64, y64 = x.double(), y.double()
+    m = max(float(x64.abs().max()) if len(x) else 0.0, float(y64.abs().max()) if len(y) else 0.0)
+    s = 2.0 ** -math.floor(math.log2(m)) if m > 0 else 1.0
+    x64, y64 = x64 * s, y64 * s
+    d = torch.zeros(len(y), len(x), dtype=torch.float64)
+    for j in range(x.size(1)):
+        d += (y64[:, j:j + 1] - x64[:, j].unsqueeze(0)) ** 2
+    return d, s
+
+
+def reference(x, y, k, bx=None, by=None, r=None, self_excl=False):
+    bx = torch.zeros(len(x), dtype=torch.long) if bx is None else bx
+    by = torch.zeros(len(y), dtype=torch.long) if by is None else by
+    d, s = _sq_table(x, y)
+    ok = by.unsqueeze(1) == bx.unsqueeze(0)
+    if self_excl:
+        ok &= ~torch.eye(len(y), len(x), dtype=torch.bool)
+    if r is not None:
+        rs = r * s
+        ok &= d <= rs * rs
+    d = d.masked_fill(~ok, math.inf)
+    order = torch.argsort(d, dim=1, stable=True)[:, :k]  # stable: ties by the smaller index
+    keep = torch.isfinite(d.gather(1, order))
+    rows = torch.arange(len(y)).unsqueeze(1).expand_as(order)
+    return torch.stack([rows[keep], order[keep]])
+
+
+@pytest.fixture(params=METHODS)
+def method(request, monkeypatch):
+    monkeypatch.setattr(nb, '_CPU_METHOD', request.param)
+    return request.param
+
+
+# ------------------------------------------------------------------------- distributions
+def _cloud(kind, n, g):
+    if kind == 'uniform':
+        return torch.rand(n, 3, generator=g)
+    if kind == 'gaussian':
+        return torch.randn(n, 3, generator=g)
+    if kind == 'sphere':
+        p = torch.randn(n, 3, generator=g)
+        return p / p.norm(dim=1, keepdim=True)
+    centres = torch.randn(8, 3, generator=g) * 10  # a mixture of tight clusters
+    return centres[torch.randint(0, 8, (n,), generator=g)] + 1e-3 * torch.randn(n, 3,
+                                                                                generator=g)
+
+
+@pytest.mark.parametrize('kind', ['uniform', 'gaussian', 'sphere', 'clusters'])
+def test_distributions_equal_brute_force(kind, method):
+    g = torch.Generator().manual_seed(len(kind))
+    x = _cloud(kind, 600, g)
+    ref = reference(x, x, 16, self_excl=True)
+    assert torch.equal(knn_graph(x, 16), ref.flip(0))
+    # a radius with about 16 neighbours per point on average
+    d, s = _sq_table(x, x)
+    r = float(d.kthvalue(17, dim=1).values.sqrt().median()) / s
+    assert torch.equal(radius_graph(x, r), reference(x, x, 32, r=r, self_excl=True).flip(0))
+
+
+# ------------------------------------------------------------------------- hypothesis
+@st.composite
+def clouds(draw):
+    n = draw(st.integers(0, 40))
+    m = draw(st.integers(0, 25))
+    dim = draw(st.integers(1, 4))
+    dtype = draw(st.sampled_from([torch.float32, torch.float64]))
+    scale = draw(st.sampled_from([1.0, 1e20, 1e-18] + ([1e300, 1e-300]
+                                                        if dtype == torch.float64 else [])))
+    ints = draw(st.booleans())  # small integers: many ties and duplicates
+    seed = draw(st.integers(0, 2 ** 31 - 1))
+    batches = draw(st.integers(1, 3))
+    g = torch.Generator().manual_seed(seed)
+    if ints:
+        x = torch.randint(-2, 3, (n, dim), generator=g).to(torch.float64)
+        y = torch.randint(-2, 3, (m, dim), generator=g).to(torch.float64)
+    else:
+        x = torch.randn(n, dim, generator=g, dtype=torch.float64)
+        y = torch.randn(m, dim, generator=g, dtype=torch.float64)
+    x, y = (x * scale).to(dtype), (y * scale).to(dtype)
+    bx = torch.randint(0, batches, (n,), generator=g)
+    by = torch.randint(0, batches, (m,), generator=g)
+    k = draw(st.integers(1, 8))
+    return x, y, bx, by, k, scale
+
+
+SETTINGS = settings(max_examples=40, deadline=None,
+                    suppress_health_check=[HealthCheck.function_scoped_fixture])
+
+
+@SETTINGS
+@given(clouds())
+def test_knn_hypothesis(method, case):
+    x, y, bx, by, k, _ = case
+    assert torch.equal(knn(x, y, k, bx, by), reference(x, y, k, bx, by))
+    for loop in (False, True):
+        assert torch.equal(knn_graph(x, k, bx, loop=loop),
+                           reference(x, x, k, bx, bx, self_excl=not loop).flip(0))
+    assert torch.equal(knn_graph(x, k, bx, flow='target_to_source'),
+                       reference(x, x, k, bx, bx, self_excl=True))
+
+
+@SETTINGS
+@given(clouds(), st.floats(0.1, 3.0))
+def test_radius_hypothesis(method, case, rel):
+    x, y, bx, by, k, scale = case
+    r = rel * scale
+    if isinstance(r, float) and not math.isfinite(r):
+        return
+    assert torch.equal(radius(x, y, r, bx, by, k), reference(x, y, k, bx, by, r=r))
+    assert torch.equal(radius_graph(x, r, bx, max_num_neighbors=k),
+                       reference(x, x, k, bx, bx, r=r, self_excl=True).flip(0))
+
+
+def test_issue13_extreme_float32_magnitudes():
+    """issue 13 rows 6 and 7: 0 edges at 1e20 (overflow), ZeroDivisionError at 1e-18."""
+    for s in (1e20, 1e-18):
+        x = torch.randn(10, 3, generator=torch.Generator().manual_seed(0)) * s
+        ei = knn_graph(x, k=3)
+        assert ei.size(1) == 30
+        assert torch.equal(ei, reference(x, x, 3, self_excl=True).flip(0))
+        d, sc = _sq_table(x, x)
+        r = float(d.max().sqrt()) / sc  # covers every pair
+        assert radius_graph(x, r).size(1) == 90
+        assert to_graph(x, k=3).edge_index.size(1) == 30
+
+
+def test_paths_agree_on_larger_batched_cloud(monkeypatch):
+    g = torch.Generator().manual_seed(5)
+    x = torch.randn(3000, 3, generator=g)
+    b = torch.randint(0, 4, (3000,), generator=g)
+    out = {}
+    for m in METHODS:
+        monkeypatch.setattr(nb, '_CPU_METHOD', m)
+        out[m] = (knn_graph(x, 12, b), radius_graph(x, 0.3, b, max_num_neighbors=20))
+    assert torch.equal(out['kdtree'][0], out['torch'][0])
+    assert torch.equal(out['kdtree'][1], out['torch'][1])
