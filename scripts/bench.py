@@ -36,10 +36,33 @@ class Row:
     goals: Dict[str, float] = field(default_factory=dict)
     mem_goals: Dict[str, float] = field(default_factory=dict)
     note: str = ''
+    rss: bool = False  # CPU peak memory as the process's resident high-water mark (counts
+    #                    numpy, scipy and C++ allocations that torch's allocator never sees)
 
 
-def peak_memory(fn: Callable[[], object], device: str) -> int:
-    """Peak bytes allocated by torch during one call of ``fn`` (above what was live before)."""
+def peak_rss(fn: Callable[[], object]) -> int:
+    """Peak resident bytes of the process during one call of ``fn``, above its resident size
+    before (Linux: freed heap returned with ``malloc_trim``, the high-water mark reset through
+    ``/proc/self/clear_refs``)."""
+    import ctypes
+    import re
+
+    def status(key):
+        text = pathlib.Path('/proc/self/status').read_text()
+        return int(re.search(rf'{key}:\s+(\d+) kB', text).group(1)) * 1024
+    gc.collect()
+    ctypes.CDLL('libc.so.6').malloc_trim(0)
+    pathlib.Path('/proc/self/clear_refs').write_text('5')
+    base = status('VmRSS')
+    fn()
+    return max(status('VmHWM') - base, 0)
+
+
+def peak_memory(fn: Callable[[], object], device: str, rss: bool = False) -> int:
+    """Peak bytes allocated by torch during one call of ``fn`` (above what was live before);
+    with ``rss`` on CPU, the process's resident peak (:func:`peak_rss`)."""
+    if rss and not device.startswith('cuda'):
+        return peak_rss(fn)
     gc.collect()
     if device.startswith('cuda'):
         torch.cuda.synchronize()
@@ -74,7 +97,7 @@ def time_row(row: Row, rounds: int, device: str) -> Dict[str, dict]:
             fn()
             sync()
             best[k] = min(best[k], time.perf_counter() - t0)
-    mem = {k: peak_memory(fn, device) for k, fn in row.candidates.items()}
+    mem = {k: peak_memory(fn, device, row.rss) for k, fn in row.candidates.items()}
     base_t, base_m = best[row.baseline], max(mem[row.baseline], 1)
     out = {}
     for k in row.candidates:

@@ -1,11 +1,16 @@
-"""Coarsening toolkit rows: graclus (E=1M), fps (N=100k, ratio 0.1), knn_graph (N=100k,
-k=16), each vs torch-cluster when it imports (goal <= 2.0x), otherwise vs a plain reference:
+"""Coarsening toolkit rows: graclus (E=1M), fps (N=100k, ratio 0.1) (goal <= 2.0x), knn_graph
+and radius_graph (N=100k and 1M), each vs torch-cluster when it imports, otherwise vs a plain
+reference:
 
 - graclus: the sequential greedy matching (numpy sort + Python loop over the edges), the
   same matching as ours given the same edge order;
 - fps: the textbook loop (one distance row per step, ``.item()`` per step);
-- knn_graph: chunked brute force (``cdist`` + ``topk`` over all points) -- O(N^2) time, so
-  without torch-cluster the knn row runs at N=20k (stated in the row name).
+- knn_graph / radius_graph: with torch-cluster, four distributions (uniform, Gaussian, unit
+  sphere, tight clusters) at N = 100k and 1M, k = 16 and a radius with about 16 neighbours,
+  time <= 1.0x and peak memory <= 1.5x torch-cluster (issue 17), memory as the process's
+  resident peak (scipy's and torch-cluster's own allocations are invisible to torch's
+  allocator); without it one row against chunked brute force at N=20k (O(N^2)).
+  Nothing is cached between calls: every timed call builds its tree (or grid) again.
 
 Peak memory is reported for every candidate (ours is O(N k) plus a constant: chunks of at
 most 2**22 candidates). torch-cluster: ``pip install --no-build-isolation torch-cluster``
@@ -16,12 +21,13 @@ Two differences of definition, both documented in gdl_graphs.coarsening: torch-c
 graclus visits nodes in random order (each takes its heaviest free neighbour) while ours
 returns the greedy matching of the edges by weight, so the clusters differ; torch-cluster's
 knn_graph asks for k + 1 neighbours and drops self-loops, ours excludes the point first
-(identical edge sets on distinct points). fps returns the same indices.
+(identical edge sets on distinct points). fps returns the same indices (on duplicated points
+ours never repeats a point).
 """
 import torch
 
 from bench import Row
-from gdl_graphs.coarsening import fps, graclus, knn_graph, normalized_cut
+from gdl_graphs.coarsening import fps, graclus, knn_graph, normalized_cut, radius_graph
 
 try:  # optional peer
     import torch_cluster
@@ -114,16 +120,62 @@ def rows(quick: bool, device: str):
         base = 'textbook loop (.item() per step)'
     out.append(Row(f'fps N={n} ratio=0.1 D=3', base, cand, goals={'gdl fps': 2.0}))
 
-    # knn_graph -----------------------------------------------------------------------------
-    n = 10_000 if quick else (100_000 if peer else 20_000)
-    pos = torch.rand(n, 3, generator=g).to(device)
-    cand = {'gdl knn_graph (grid, exact)': lambda: knn_graph(pos, 16)}
-    if peer:
-        cand = {'torch_cluster.knn_graph': lambda: torch_cluster.knn_graph(pos, 16), **cand}
-        base = 'torch_cluster.knn_graph'
-    else:
-        cand = {'brute force (cdist + topk)': lambda: _knn_brute(pos, 16), **cand}
-        base = 'brute force (cdist + topk)'
-    out.append(Row(f'knn_graph N={n} k=16 D=3 uniform', base, cand,
-                   goals={'gdl knn_graph (grid, exact)': 2.0}))
+    # knn_graph / radius_graph ----------------------------------------------------------------
+    if not peer:  # no torch-cluster: one small row against brute force (O(N^2))
+        n = 10_000 if quick else 20_000
+        pos = torch.rand(n, 3, generator=g).to(device)
+        out.append(Row(f'knn_graph N={n} k=16 D=3 uniform', 'brute force (cdist + topk)',
+                       {'brute force (cdist + topk)': lambda pos=pos: _knn_brute(pos, 16),
+                        'gdl knn_graph (exact)': lambda pos=pos: knn_graph(pos, 16)},
+                       note='torch-cluster not installed: the distribution rows are skipped'))
+        return out
+    sizes = [10_000] if quick else [100_000, 1_000_000]
+    for n in sizes:
+        for kind in ('uniform', 'gaussian', 'sphere', 'clusters'):
+            pos = cloud(kind, n, g).to(device)
+            out.append(Row(f'knn_graph N={n} k=16 D=3 {kind}', 'torch_cluster.knn_graph',
+                           {'torch_cluster.knn_graph': lambda pos=pos:
+                            torch_cluster.knn_graph(pos, 16),
+                            'gdl knn_graph (exact)': lambda pos=pos: knn_graph(pos, 16)},
+                           goals={'gdl knn_graph (exact)': 1.0},
+                           mem_goals={'gdl knn_graph (exact)': 1.5}, rss=True,
+                           note='peak memory: process resident high-water mark'))
+            r = radius_for(pos, 16)
+            out.append(Row(f'radius_graph N={n} r={r:.3g} (~16 neighbours) D=3 {kind}',
+                           'torch_cluster.radius_graph',
+                           {'torch_cluster.radius_graph': lambda pos=pos, r=r:
+                            torch_cluster.radius_graph(pos, r, max_num_neighbors=32),
+                            'gdl radius_graph (exact)': lambda pos=pos, r=r:
+                            radius_graph(pos, r, max_num_neighbors=32)},
+                           goals={'gdl radius_graph (exact)': 1.0},
+                           mem_goals={'gdl radius_graph (exact)': 1.5}, rss=True,
+                           note='max_num_neighbors=32 for both'))
     return out
+
+
+def cloud(kind: str, n: int, g: torch.Generator) -> torch.Tensor:
+    """Four point distributions in 3-D: uniform in the unit cube, standard Gaussian, on the
+    unit sphere (a scan is a surface), a mixture of 32 tight clusters (sigma 1e-2)."""
+    if kind == 'uniform':
+        return torch.rand(n, 3, generator=g)
+    if kind == 'gaussian':
+        return torch.randn(n, 3, generator=g)
+    if kind == 'sphere':
+        p = torch.randn(n, 3, generator=g)
+        return p / p.norm(dim=1, keepdim=True)
+    centres = torch.randn(32, 3, generator=g)
+    which = torch.randint(0, 32, (n,), generator=g)
+    return centres[which] + 1e-2 * torch.randn(n, 3, generator=g)
+
+
+def radius_for(pos: torch.Tensor, mean: int) -> float:
+    """A radius with about ``mean`` neighbours per point on average (from 2,000 points)."""
+    from gdl_graphs.coarsening import knn
+    sample = pos[torch.randperm(pos.size(0), generator=torch.Generator().manual_seed(1))[:2000]]
+    _, col = knn(pos.cpu(), sample.cpu(), 4 * mean + 1)
+    d = (pos.cpu()[col].view(sample.size(0), -1, 3) - sample.cpu().unsqueeze(1)).norm(dim=-1)
+    lo, hi = 0.0, float(d.max())
+    for _ in range(40):  # the mean count (self excluded) is monotone in r: bisect
+        r = (lo + hi) / 2
+        lo, hi = (r, hi) if float((d <= r).sum(1).float().mean()) - 1 < mean else (lo, r)
+    return hi
