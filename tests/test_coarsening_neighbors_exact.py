@@ -52,23 +52,19 @@ def method(request, monkeypatch):
 
 
 # ------------------------------------------------------------------------- distributions
-def _cloud(kind, n, g):
-    if kind == 'uniform':
-        return torch.rand(n, 3, generator=g)
-    if kind == 'gaussian':
-        return torch.randn(n, 3, generator=g)
-    if kind == 'sphere':
-        p = torch.randn(n, 3, generator=g)
-        return p / p.norm(dim=1, keepdim=True)
-    centres = torch.randn(8, 3, generator=g) * 10  # a mixture of tight clusters
-    return centres[torch.randint(0, 8, (n,), generator=g)] + 1e-3 * torch.randn(n, 3,
-                                                                                generator=g)
+CLOUDS = {  # uniform, Gaussian, unit sphere (a surface), a mixture of tight clusters
+    'uniform': lambda n, g: torch.rand(n, 3, generator=g),
+    'gaussian': lambda n, g: torch.randn(n, 3, generator=g),
+    'sphere': lambda n, g: torch.nn.functional.normalize(torch.randn(n, 3, generator=g), dim=1),
+    'clusters': lambda n, g: ((torch.randn(8, 3, generator=g) * 10)[
+        torch.randint(0, 8, (n,), generator=g)] + 1e-3 * torch.randn(n, 3, generator=g)),
+}
 
 
-@pytest.mark.parametrize('kind', ['uniform', 'gaussian', 'sphere', 'clusters'])
+@pytest.mark.parametrize('kind', list(CLOUDS))
 def test_distributions_equal_brute_force(kind, method):
     g = torch.Generator().manual_seed(len(kind))
-    x = _cloud(kind, 600, g)
+    x = CLOUDS[kind](600, g)
     ref = reference(x, x, 16, self_excl=True)
     assert torch.equal(knn_graph(x, 16), ref.flip(0))
     # a radius with about 16 neighbours per point on average
