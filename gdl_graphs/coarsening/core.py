@@ -28,6 +28,11 @@ class Coarsened(NamedTuple):
 
 def consecutive(cluster: Tensor) -> tuple[Tensor, int]:
     """Relabel arbitrary cluster ids to ``0 .. C-1`` in increasing order of the ids."""
+    if not isinstance(cluster, Tensor) or cluster.dim() != 1 or cluster.is_floating_point() \
+            or cluster.is_complex() or cluster.dtype == torch.bool:
+        got = f'{list(cluster.shape)} {cluster.dtype}' if isinstance(cluster, Tensor) else \
+            type(cluster).__name__
+        raise ValueError(f'cluster must be a 1-D integer tensor (one id per node), got {got}')
     if cluster.numel() == 0:
         return cluster.long(), 0
     uniq, inv = torch.unique(cluster, return_inverse=True)
@@ -52,6 +57,10 @@ def coarsen(cluster: Tensor, edge_index: Tensor, num_nodes: Optional[int] = None
     n = int(num_nodes if num_nodes is not None else cluster.numel())
     check_index(cluster, n, name='cluster')
     check_edge_index(ei, n)
+    if pos is not None:
+        check_node_features(pos, n, 'pos')
+    if edge_attr is not None:
+        check_node_features(edge_attr, ei.size(1), 'edge_attr')
     if relabel:
         cluster, c = consecutive(cluster)
     else:
@@ -92,6 +101,9 @@ def pool(x: Tensor, cluster: Tensor, num_clusters: Optional[int] = None,
 
 def unpool(x: Tensor, cluster: Tensor) -> Tensor:
     """Copy every coarse feature back to the nodes of its cluster (``x'_i = x_{c(i)}``)."""
+    check_node_features(x)
+    check_index(cluster, cluster.numel() if isinstance(cluster, Tensor) else 0, x.size(0),
+                name='cluster')
     return x.index_select(0, cluster)
 
 

@@ -24,12 +24,13 @@ import torch
 from torch import Tensor
 from torch_geometric.data import Batch, Data
 
-from ..core import cached, plain
+from ..core import cached, check_edge_index, check_index, plain
+from ..core.validate import check_node_features
 from .core import Coarsened, coarsen, coarsen_data, consecutive, pool, unpool
 from .fps import fps
 from .graclus import graclus
 from .interpolate import knn_interpolate
-from .neighbors import knn, knn_graph
+from .neighbors import _points, knn, knn_graph
 from .voxel import voxel_grid
 
 __all__ = ['Hierarchy', 'build_hierarchy', 'hierarchy_of', 'max_pool', 'avg_pool',
@@ -131,6 +132,16 @@ def build_hierarchy(edge_index: Optional[Tensor] = None, num_nodes: Optional[int
             num_nodes = int(edge_index.max()) + 1 if edge_index.numel() else 0
         else:
             raise ValueError('give edge_index or pos')
+    if isinstance(num_nodes, bool) or not isinstance(num_nodes, int) or num_nodes < 0:
+        raise ValueError(f'num_nodes must be a non-negative integer, got {num_nodes!r}')
+    if pos is not None:
+        _points(pos, 'pos')
+        if pos.size(0) != num_nodes:
+            raise ValueError(f'pos has {pos.size(0)} rows but there are {num_nodes} nodes')
+    if batch is not None:
+        check_index(batch, num_nodes, name='batch')
+    if edge_index is not None:
+        check_edge_index(plain(edge_index), num_nodes)
     dev = pos.device if pos is not None else edge_index.device
     if edge_index is None:
         if k is None:
@@ -205,6 +216,9 @@ def avg_pool(cluster: Tensor, data: Data, transform: Optional[Callable] = None) 
 
 
 def _pool_x(cluster: Tensor, x: Tensor, batch: Optional[Tensor], reduce: str):
+    check_node_features(x)
+    if batch is not None:
+        check_index(batch, x.size(0), name='batch')
     cluster, c = consecutive(cluster)
     out = pool(x, cluster, c, reduce)
     if batch is None:

@@ -79,6 +79,9 @@ def _points(x: Tensor, name: str) -> Tensor:
     if not x.is_floating_point():
         raise ValueError(f'{name} must be a floating point tensor, got {x.dtype}; '
                          f'convert with .float()')
+    if x.size(1) == 0:
+        raise ValueError(f'{name} has shape {list(x.shape)}: points need at least one '
+                         f'coordinate')
     check_finite(x, name)
     return x
 
