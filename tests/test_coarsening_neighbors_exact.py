@@ -150,3 +150,19 @@ def test_paths_agree_on_larger_batched_cloud(monkeypatch):
         out[m] = (knn_graph(x, 12, b), radius_graph(x, 0.3, b, max_num_neighbors=20))
     assert torch.equal(out['kdtree'][0], out['torch'][0])
     assert torch.equal(out['kdtree'][1], out['torch'][1])
+
+
+@pytest.mark.parametrize('scale', [1e20, 1e-18])
+def test_issue13_cli_pointcloud_extreme_magnitudes(tmp_path, scale):
+    """The CLI's --as pointcloud (through gdl_graphs.convert) on the same magnitudes."""
+    import numpy as np
+    from gdl_graphs.cli import main
+    from gdl_graphs.io import load_data
+    pos = np.random.default_rng(0).standard_normal((10, 3)) * scale
+    np.savetxt(tmp_path / 'p.xyz', pos, fmt='%.17g')
+    code = main(['convert', str(tmp_path / 'p.xyz'), '-o', str(tmp_path / 'p.pt'), '--as',
+                 'pointcloud', '--k', '3'])
+    assert code == 0
+    d = load_data(tmp_path / 'p.pt')
+    assert torch.equal(d.edge_index, reference(d.pos, d.pos, 3, self_excl=True).flip(0))
+    assert d.edge_index.size(1) == 30
