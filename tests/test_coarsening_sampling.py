@@ -159,3 +159,20 @@ def test_knn_interpolate_equals_reference_and_grads():
     # a coarse point exactly at a fine point: its feature is copied (weight 1e16)
     same = knn_interpolate(x, pos_x, pos_x[:4], k=3)
     torch.testing.assert_close(same, x[:4].detach(), rtol=1e-10, atol=1e-10)
+
+
+def test_knn_interpolate_extreme_magnitudes():
+    """float32 positions at 1e20 (squared distances overflow float32) give the scale-1 result
+    (the weights are scale invariant); at 1e-18 every squared distance is below the 1e-16
+    clamp, so the weights are equal: the mean of the k nearest."""
+    g = torch.Generator().manual_seed(4)
+    pos_x, pos_y = torch.rand(30, 3, generator=g), torch.rand(12, 3, generator=g)
+    x = torch.randn(30, 2, generator=g)
+    ref = knn_interpolate(x.double(), pos_x.double(), pos_y.double(), k=3)
+    big = knn_interpolate(x, pos_x * 1e20, pos_y * 1e20, k=3)
+    assert torch.allclose(big.double(), ref, rtol=1e-4, atol=1e-5)
+    from gdl_graphs.coarsening import knn
+    yi, xi = knn(pos_x, pos_y, 3)
+    mean = torch.zeros(12, 2, dtype=torch.float64).index_add_(0, yi, x[xi].double()) / 3
+    tiny = knn_interpolate(x, pos_x * 1e-18, pos_y * 1e-18, k=3)
+    assert torch.allclose(tiny.double(), mean, rtol=1e-5, atol=1e-6)
