@@ -258,8 +258,38 @@ def test_bad_input_is_reported():
     bad[3, 1] = float('nan')
     with pytest.raises(ValueError, match='NaN'):
         mesh_to_graph(bad, face)
-    # [F, 3] faces are accepted as well
-    assert torch.equal(mesh_to_graph(pos, face.t()).edge_index, mesh_to_graph(pos, face).edge_index)
+    # one layout, PyG's [3, F]: [F, 3] is refused with the fix, never guessed
+    with pytest.raises(ValueError, match=r'\[3, F\].*face\.t\(\)'):
+        mesh_to_graph(pos, face.t())
+
+
+def test_three_faces_are_read_in_pyg_layout_only():
+    # F = 3: a [3, 3] tensor is ambiguous, so it is always [3, F] (column f = face f)
+    pos = torch.tensor([[0., 0, 0], [1, 0, 0], [0, 1, 0], [0, 0, 1], [1, 1, 1]], dtype=torch.float64)
+    rows = torch.tensor([[0, 1, 2], [0, 2, 3], [0, 3, 1]])          # [F, 3]
+    data = mesh_to_graph(pos, rows.t())
+    assert sorted(map(sorted, data.face.t().tolist())) == sorted(map(sorted, rows.tolist()))
+    # read as [3, F]: the columns (0,0,0), (1,2,3), (2,3,1) are the faces: one degenerate, one
+    # duplicate of (1,2,3)
+    assert mesh_report(pos, rows).degenerate_faces == 1
+    assert mesh_to_graph(pos, rows).face.t().tolist() == [[1, 2, 3]]
+
+
+def test_repair_false_refuses_duplicate_vertices_and_flipped_faces():
+    pos = torch.tensor([[0., 0, 0], [1, 0, 0], [0, 1, 0], [1, 1, 0]], dtype=torch.float64)
+    good = torch.tensor([[0, 1, 2], [1, 3, 2]]).t()
+    assert mesh_to_graph(pos, good, repair=False).num_nodes == 4
+    flipped = torch.tensor([[0, 1, 2], [1, 2, 3]]).t()               # edge 1->2 used twice
+    rep = mesh_report(pos, flipped)
+    assert rep.flipped_faces == 1 and mesh_report(pos, good).flipped_faces == 0
+    with pytest.raises(ValueError, match='1 flipped faces'):
+        mesh_to_graph(pos, flipped, repair=False)
+    dup = torch.cat([pos, pos[:1]])
+    face = torch.tensor([[0, 1, 2], [1, 3, 2], [4, 1, 3]]).t()
+    assert mesh_report(dup, face).duplicate_vertices == 1
+    with pytest.raises(ValueError, match='1 duplicate vertices'):
+        mesh_to_graph(dup, face, repair=False)
+    assert mesh_to_graph(dup, face).num_nodes == 5                     # repair=True keeps them
 
 
 def test_transform_twin_and_batching():

@@ -1,0 +1,162 @@
+"""Geodesic distance and geodesic polar patches (potpourri3d's heat / vector heat methods)
+against exact geometry: great circles and tangent angles on the unit sphere, Euclidean
+geometry on a plane; gauge consistency with mesh_to_graph; bad input."""
+import math
+
+import pytest
+import torch
+
+pytest.importorskip('potpourri3d')
+
+from gdl_graphs.domains.mesh import (GeodesicPatches, change_gauge, geodesic_distance,  # noqa
+                                     geodesic_patches, mesh_to_graph, random_gauge)
+from gdl_graphs.domains.sphere import icosphere  # noqa: E402
+
+
+def wrap(a):
+    return torch.atan2(torch.sin(a), torch.cos(a))
+
+
+def sphere_errors(level, radius):
+    ico = icosphere(level)
+    g = geodesic_patches(ico.pos, ico.face, radius)
+    p, (s, t) = g.pos, g.edge_index
+    great = torch.arccos((p[s] * p[t]).sum(1).clamp(-1, 1))
+    # exact log-map direction: p_j projected onto the tangent plane of the unit sphere at p_i,
+    # measured in mesh_to_graph's frame; exact transport: the rotation about p_j x p_i
+    v = p[s] - (p[s] * p[t]).sum(1, keepdim=True) * p[t]
+    fr = g.frame[t]
+    theta = torch.atan2((v * fr[:, 1]).sum(1), (v * fr[:, 0]).sum(1))
+    return g, great, (g.edge_coords[:, 0] - great).abs(), wrap(g.edge_coords[:, 1] - theta).abs()
+
+
+def test_sphere_distance_and_angle_errors_fall_with_refinement():
+    radius = 0.5
+    rows = []
+    for level in (1, 2, 3):
+        g, great, d_err, t_err = sphere_errors(level, radius)
+        # the patch is the geodesic disk (up to the distance error at its rim)
+        assert bool((great <= radius + 2 * d_err.max()).all())
+        rows.append((float(d_err.max()), float(d_err.mean()), float(t_err.mean())))
+    for a, b in zip(rows, rows[1:]):
+        assert b[0] < a[0] and b[1] < a[1]
+    assert rows[-1][0] < 0.04
+    # angles: about one degree on average (it does not fall at these sizes: see the README)
+    assert max(r[2] for r in rows) < 0.03
+
+
+def test_patches_contain_the_one_ring_with_its_transport():
+    ico = icosphere(2)
+    ring = mesh_to_graph(ico.pos, ico.face)
+    g = geodesic_patches(ico.pos, ico.face, 0.45)
+    n = g.num_nodes
+    key = g.edge_index[1] * n + g.edge_index[0]
+    rkey = ring.edge_index[1] * n + ring.edge_index[0]
+    pos_in = torch.searchsorted(key, rkey)
+    assert torch.equal(key[pos_in], rkey)                     # every 1-ring edge is in a patch
+    assert torch.equal(g.frame, ring.frame)                   # same gauge
+    # same transport as the 1-ring's smallest rotation and same direction, up to the
+    # discretisation error of the vector heat method
+    assert float(wrap(g.connection[pos_in] - ring.connection).abs().max()) < 0.05
+    assert float(wrap(g.edge_coords[pos_in, 1] - ring.edge_coords[:, 1]).abs().mean()) < 0.05
+
+
+def grid(n, size=1.0):
+    xs = torch.linspace(0, size, n, dtype=torch.float64)
+    yy, xx = torch.meshgrid(xs, xs, indexing='ij')
+    pos = torch.stack([xx, yy, torch.zeros_like(xx)], -1).reshape(-1, 3)
+    i = torch.arange(n - 1).view(-1, 1) * n + torch.arange(n - 1).view(1, -1)
+    i = i.reshape(-1)
+    face = torch.cat([torch.stack([i, i + 1, i + n + 1], 1), torch.stack([i, i + n + 1, i + n], 1)])
+    return pos, face.t().contiguous()
+
+
+def test_plane_is_euclidean():
+    errs = []
+    for n in (9, 17):
+        pos, face = grid(n)
+        g = geodesic_patches(pos, face, 0.3)
+        s, t = g.edge_index
+        d = pos[s] - pos[t]
+        inner = ((pos[t, :2] > 0.3) & (pos[t, :2] < 0.7)).all(1)   # disks away from the rim
+        d_err = (g.edge_coords[:, 0] - d.norm(dim=1))[inner].abs()
+        fr = g.frame[t]
+        theta = torch.atan2((d * fr[:, 1]).sum(1), (d * fr[:, 0]).sum(1))
+        t_err = wrap(g.edge_coords[:, 1] - theta)[inner].abs()
+        # a flat plane: transport is the identity (all frames are equal here); away from the
+        # boundary, where the vector heat method is accurate
+        assert float(wrap(g.connection)[inner].abs().max()) < 0.02
+        errs.append((float(d_err.mean()), float(t_err.mean())))
+    # both errors fall with refinement (this right-triangle grid is anisotropic: the heat
+    # method's distance gradient, hence theta, is off by about 4.5 degrees on average)
+    assert errs[1][0] < errs[0][0] and errs[1][0] < 0.01
+    assert errs[1][1] < errs[0][1] and errs[1][1] < 0.1
+
+
+def test_change_gauge_applies_unchanged():
+    ico = icosphere(1)
+    g = geodesic_patches(ico.pos, ico.face, 0.9)
+    a = random_gauge(g.num_nodes, torch.Generator().manual_seed(0))
+    h = change_gauge(g, a)
+    # the same patches computed in the rotated frames: theta and transport move as the gauge
+    s, t = g.edge_index
+    assert torch.allclose(wrap(h.edge_coords[:, 1] - g.edge_coords[:, 1] + a[t]),
+                          torch.zeros_like(a[t]), atol=1e-12)
+    assert torch.allclose(wrap(h.connection - g.connection - a[s] + a[t]),
+                          torch.zeros_like(a[t]), atol=1e-12)
+    # geometry: theta is the angle of the log map in the frame, so the 3-D log-map vector
+    # rho (cos theta e1 + sin theta e2) is the same in every gauge
+    def logvec(d):
+        fr = d.frame[d.edge_index[1]]
+        c = d.edge_coords
+        return c[:, :1] * (torch.cos(c[:, 1:]) * fr[:, 0] + torch.sin(c[:, 1:]) * fr[:, 1])
+    assert torch.allclose(logvec(g), logvec(h), atol=1e-12)
+
+
+def test_geodesic_distance_matches_great_circles_and_handles_components():
+    ico = icosphere(3)
+    d = geodesic_distance(ico.pos, ico.face, 0)
+    exact = torch.arccos((ico.pos @ ico.pos[0]).clamp(-1, 1))
+    assert d[0] == 0 and float((d - exact).abs().max()) < 0.06
+    # two sources: the minimum (the heat method smooths the kink where the two fronts meet)
+    d2 = geodesic_distance(ico.pos, ico.face, [0, 5])
+    exact2 = torch.minimum(exact, torch.arccos((ico.pos @ ico.pos[5]).clamp(-1, 1)))
+    assert float((d2 - exact2).abs().max()) < 0.12 and float((d2 - exact2).abs().mean()) < 0.03
+    # a second, disconnected sphere is unreachable: inf, never NaN
+    pos = torch.cat([ico.pos, ico.pos + 3])
+    face = torch.cat([ico.face, ico.face + ico.num_nodes], 1)
+    d3 = geodesic_distance(pos, face, torch.tensor([0]))
+    assert torch.allclose(d3[:ico.num_nodes], d, atol=1e-9)
+    assert bool(torch.isinf(d3[ico.num_nodes:]).all())
+
+
+def test_bad_input_is_refused():
+    ico = icosphere(1)
+    for r in (0.0, -1.0, float('nan'), float('inf')):
+        with pytest.raises(ValueError, match='radius must be finite and positive'):
+            geodesic_patches(ico.pos, ico.face, r)
+    with pytest.raises(ValueError, match='larger than the mesh'):
+        geodesic_patches(ico.pos, ico.face, 10.0)
+    with pytest.raises(ValueError, match='out of range'):
+        geodesic_distance(ico.pos, ico.face, ico.num_nodes)
+    with pytest.raises(ValueError, match='out of range'):
+        geodesic_distance(ico.pos, ico.face, -1)
+    with pytest.raises(ValueError, match=r'face\.t\(\)'):
+        geodesic_patches(ico.pos, ico.face.t(), 0.5)
+    # a non-manifold edge (a third face on one edge)
+    extra = torch.cat([ico.pos, torch.tensor([[0., 0., 3.]], dtype=torch.float64)])
+    f0 = ico.face[:, 0]
+    bad = torch.cat([ico.face, torch.tensor([[int(f0[0])], [int(f0[1])], [ico.num_nodes]])], 1)
+    for fn in (lambda: geodesic_patches(extra, bad, 0.5), lambda: geodesic_distance(extra, bad, 0)):
+        with pytest.raises(ValueError, match='non-manifold'):
+            fn()
+
+
+def test_transform_twin_keeps_attributes():
+    from torch_geometric.data import Data
+    ico = icosphere(1)
+    x = torch.randn(ico.num_nodes, 3)
+    out = GeodesicPatches(0.9)(Data(pos=ico.pos, face=ico.face, x=x))
+    ref = geodesic_patches(ico.pos, ico.face, 0.9)
+    assert torch.equal(out.x, x) and torch.equal(out.edge_index, ref.edge_index)
+    assert torch.equal(out.edge_coords, ref.edge_coords)
