@@ -8,7 +8,7 @@
 ``set``         ``.csv .tsv .txt .npy`` (one row/element)   ``domains.set.set_to_graph``
 ``sequence``    ``.csv .tsv .txt .npy`` (one row/step)      ``domains.sequence.sequence_to_graph``
 ``pointcloud``  ``.xyz .csv .txt .npy .ply``                ``domains.pointcloud.to_graph``
-``mesh``        ``.obj .off .ply``                          ``domains.mesh.mesh_to_graph``
+``mesh``        ``.obj .off .ply .stl .glb .gltf``          ``domains.mesh.mesh_to_graph``
 ``graph``       ``.graphml .gml .json`` (node-link), edge   (the file is the graph)
                 lists ``.edgelist .edges .el .txt .tsv
                 .csv``
@@ -68,7 +68,7 @@ DOMAINS: Dict[str, _Domain] = {d.name: d for d in [
             'domains.sequence:sequence_to_graph', (), ('x', 'lengths')),
     _Domain('pointcloud', ('.xyz', '.csv', '.txt', '.npy', '.ply'), 'io.points:read_points',
             'domains.pointcloud:to_graph', (), ('pos', 'features', 'x', 'batch')),
-    _Domain('mesh', ('.obj', '.off', '.ply'), 'io.mesh:read_mesh',
+    _Domain('mesh', ('.obj', '.off', '.ply', '.stl', '.glb', '.gltf'), 'io.mesh:read_mesh',
             'domains.mesh:mesh_to_graph', (), ('pos', 'face')),
     _Domain('graph', ('.graphml', '.gml', '.json', '.edgelist', '.edges', '.el', '.txt',
                       '.tsv', '.csv'), 'io.graph:read_graph', None, ('directed',), ()),

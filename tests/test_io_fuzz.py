@@ -64,6 +64,12 @@ def _ply(binary):
     return head + body
 
 
+def _trimesh_bytes(fmt):
+    import trimesh
+    return trimesh.Trimesh([[0, 0, 0], [1, 0, 0], [0, 1, 0], [0, 0, 1]],
+                           [[0, 1, 2], [0, 2, 3]], process=False).export(file_type=fmt)
+
+
 def _pt():
     buf = io.BytesIO()
     torch.save(Data(x=torch.ones(3, 2), edge_index=torch.tensor([[0, 1], [1, 2]])), buf)
@@ -90,6 +96,11 @@ CASES = {  # name: (reader, extension, a valid file)
                                             b'3 0 1 2\n3 0 2 3\n'),
     'mesh-obj': (read_mesh, '.obj', lambda: b'v 0 0 0\nv 1 0 0\nv 0 1 0\nf 1 2 3\n'),
     'mesh-ply': (read_mesh, '.ply', lambda: _ply(True)),
+    'mesh-stl': (read_mesh, '.stl', lambda: _trimesh_bytes('stl')),
+    'mesh-stla': (read_mesh, '.stl', lambda: b'solid t\nfacet normal 0 0 1\nouter loop\n'
+                                             b'vertex 0 0 0\nvertex 1 0 0\nvertex 0 1 0\n'
+                                             b'endloop\nendfacet\nendsolid t\n'),
+    'mesh-glb': (read_mesh, '.glb', lambda: _trimesh_bytes('glb')),
     'graph-pt': (load, '.pt', _pt),
 }
 

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from gdl_graphs.domains.mesh import mesh_to_graph, torus_mesh
-from gdl_graphs.io import read_mesh, write_mesh
+from gdl_graphs.io import FormatError, read_mesh, write_mesh
 from gdl_graphs.io.mesh import triangulate
 from gdl_graphs.testing import assert_close
 
@@ -118,7 +118,15 @@ def test_bad_files(tmp_path):
         'fmt.ply': ('ply\nformat binary_middle_endian 1.0\nend_header\n', 'unknown PLY format'),
         'short.ply': ('ply\nformat ascii 1.0\nelement vertex 3\nproperty float x\nproperty '
                       'float y\nproperty float z\nend_header\n0 0 0\n', 'truncated'),
-        'mesh.stl': ('solid x\n', 'unknown mesh extension'),
+        'mesh.xyz': ('solid x\n', 'unknown mesh extension'),
+        'empty.stl': ('solid x\n', 'no vertices|no faces|corrupt STL'),
+        'huge.ply': ('ply\nformat ascii 1.0\nelement vertex 3\nproperty float x\nproperty '
+                     'float y\nproperty float z\nelement face 1\nproperty list uchar int '
+                     'vertex_indices\nend_header\n0 0 0\n1 0 0\n0 1 0\n'
+                     '3 0 1 1000000000000000000000000000000\n',
+                     r'huge.ply: face index out of range: vertex 1000000000000000000000'),
+        'huge.obj': ('v 0 0 0\nv 1 0 0\nv 0 1 0\nf 1 2 99999999999999999999999999\n',
+                     'face index out of range'),
         'cloud.obj': ('v 0 0 0\nv 1 0 0\nv 0 1 0\n', 'no faces'),
         'cloud.ply': ('ply\nformat ascii 1.0\nelement vertex 1\nproperty float x\nproperty '
                       'float y\nproperty float z\nend_header\n0 0 0\n', 'no faces'),
@@ -137,10 +145,32 @@ def test_bad_files(tmp_path):
     with pytest.raises(ValueError, match='no such file'):
         read_mesh(tmp_path / 'missing.obj')
     with pytest.raises(ValueError, match='unknown mesh format'):
-        read_mesh(tmp_path / 'ok.obj', format='stl')
+        read_mesh(tmp_path / 'ok.obj', format='vtk')
+    for elem in ('vertex', 'face'):   # binary PLY with a negative element count
+        head = (f'ply\nformat binary_little_endian 1.0\nelement vertex '
+                f'{-1 if elem == "vertex" else 3}\nproperty float x\nproperty float y\n'
+                f'property float z\nelement face {-1 if elem == "face" else 1}\n'
+                f'property list uchar int vertex_indices\nend_header\n').encode()
+        (tmp_path / 'neg.ply').write_bytes(head + bytes(40))
+        with pytest.raises(FormatError, match=rf'neg.ply: header line \d: negative element '
+                                              rf'count \({elem} -1\)$'):
+            read_mesh(tmp_path / 'neg.ply')
     # format= overrides the extension
     (tmp_path / 'mesh.txt').write_text(text)
     assert read_mesh(tmp_path / 'mesh.txt', format='obj')[1].shape == face.shape
+
+
+@pytest.mark.parametrize('name', ['m.stl', 'm.glb', 'm.gltf'])
+def test_trimesh_formats_round_trip(tmp_path, name):
+    pytest.importorskip('trimesh')
+    pos, face = torus_mesh(6, 4)
+    pos = pos.float().double()                  # these formats store float32
+    write_mesh(tmp_path / name, pos, face)
+    p, f = read_mesh(tmp_path / name, dtype=torch.float64)
+    # STL stores a triangle soup: compare the triangles' corner positions
+    assert torch.equal(p[f.t()], pos[face.t()])
+    if name != 'm.stl':
+        assert torch.equal(p, pos) and torch.equal(f, face)
 
 
 def test_write_is_atomic(tmp_path):
@@ -174,3 +204,16 @@ def test_messy_meshes_written_and_read_give_finite_graphs(tmp_path, name):
         assert bool(torch.isfinite(data[k]).all())
     with pytest.raises(ValueError, match='non manifold edges'):
         mesh_to_graph(p, f, repair=False)
+
+
+def test_cli_huge_ply_index_exits_2_with_one_line(tmp_path, capsys):
+    from gdl_graphs.cli import main
+    (tmp_path / 'huge.ply').write_text(
+        'ply\nformat ascii 1.0\nelement vertex 3\nproperty float x\nproperty float y\n'
+        'property float z\nelement face 1\nproperty list uchar int vertex_indices\nend_header\n'
+        '0 0 0\n1 0 0\n0 1 0\n3 0 1 1000000000000000000000000000000\n')
+    code = main(['convert', str(tmp_path / 'huge.ply'), '-o', str(tmp_path / 'out'), '--as',
+                 'mesh', '-q'])
+    err = capsys.readouterr().err
+    assert code == 2 and err.count('\n') == 1 and 'huge.ply: face index out of range' in err
+    assert not (tmp_path / 'out').exists()

@@ -1,5 +1,12 @@
-"""Triangle mesh files: OBJ, OFF and PLY (ascii, binary little- and big-endian), no extra
-dependency.
+"""Triangle mesh files: OBJ, OFF and PLY (ascii, binary little- and big-endian) parsed here;
+STL (ascii, binary), glTF and GLB through trimesh.
+
+Why OBJ/OFF/PLY stay parsed here (measured with trimesh 5.2, issue 14): trimesh silently
+misreads legal files these parsers read correctly: a binary PLY whose faces mix polygon sizes
+(bogus triangles made of two polygons' vertices), an OBJ face with negative indices in
+``v/vt/vn`` form (index -1 kept), an OBJ face mixing index forms (wrong faces), and it raises
+a numpy TypeError on OFF files mixing polygon sizes. meshio reads no glTF and OFF triangles
+only. trimesh is used for the formats it reads well.
 
 :func:`read_mesh` returns ``(pos [N, 3], face [3, F])`` in PyG's layout, ready for
 :func:`gdl_graphs.domains.mesh.mesh_to_graph`. Polygons are triangulated as fans
@@ -20,9 +27,10 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from .errors import FormatError, PathLike, atomic_path, check_file, ext_of
+from .errors import FormatError, PathLike, atomic_path, check_file, describe, ext_of
 
-MESH_FORMATS = ('obj', 'off', 'ply')
+MESH_FORMATS = ('obj', 'off', 'ply', 'stl', 'glb', 'gltf')
+_TRIMESH = ('stl', 'glb', 'gltf')  # read and written through trimesh
 
 __all__ = ['read_mesh', 'write_mesh', 'triangulate', 'MESH_FORMATS']
 
@@ -67,7 +75,13 @@ def _finish(path, pos: np.ndarray, polys, dtype) -> Tuple[Tensor, Tensor]:
         if short is not None:
             raise FormatError(path, f'face {short} has {len(polys[short])} vertices; a face '
                                     f'needs at least 3')
-        face = triangulate(polys)
+        try:
+            face = triangulate(polys)
+        except OverflowError:
+            big = max((abs(int(v)) for p in polys for v in p), default=0)
+            raise FormatError(path, f'face index out of range: vertex {str(big)[:24]} '
+                                    f'referenced, but the file has {pos.shape[0]} '
+                                    f'vertices') from None
     face = np.asarray(face, dtype=np.int64).reshape(-1, 3)
     if face.size == 0:
         raise FormatError(path, 'no faces: a point cloud, not a mesh? (read it with '
@@ -214,9 +228,13 @@ def _ply_header(path, data: bytes):
             fmt = tok[1]
         elif tok[0] == 'element' and len(tok) == 3:
             try:
-                elements.append([tok[1], int(tok[2]), []])
+                count = int(tok[2])
             except ValueError:
                 raise FormatError(path, f'header line {k}: bad element count') from None
+            if count < 0:
+                raise FormatError(path, f'header line {k}: negative element count '
+                                        f'({tok[1][:20]} {count})')
+            elements.append([tok[1], count, []])
         elif tok[0] == 'property' and elements:
             if len(tok) == 5 and tok[1] == 'list':
                 if tok[2] not in _PLY_TYPES or tok[3] not in _PLY_TYPES:
@@ -397,6 +415,26 @@ def _ply_face_ascii(path, rows, props) -> list:
 # --------------------------------------------------------------------------- API
 
 
+def _read_trimesh(path, fmt: str, dtype) -> Tuple[Tensor, Tensor]:
+    try:
+        import trimesh
+    except ImportError:  # pragma: no cover - depends on the environment
+        raise ImportError(f'reading .{fmt} meshes needs trimesh: pip install trimesh') from None
+    if fmt == 'stl':
+        head = check_file(path).read_bytes()[:84]
+        if not head.lstrip().startswith(b'solid') and len(head) < 84:
+            raise FormatError(path, 'truncated STL file (shorter than the 84-byte binary '
+                                    'header)')
+    try:
+        mesh = trimesh.load(str(path), file_type=fmt, process=False, force='mesh')
+        verts = np.asarray(getattr(mesh, 'vertices', np.zeros((0, 3))), dtype=np.float64)
+        faces = getattr(mesh, 'faces', None)
+        faces = np.zeros((0, 3), dtype=np.int64) if faces is None else np.asarray(faces)
+    except Exception as exc:  # trimesh raises many kinds on corrupt input: one error here
+        raise FormatError(path, f'corrupt {fmt.upper()} file ({describe(exc)[:160]})') from None
+    return _finish(path, verts.reshape(-1, 3), faces.reshape(-1, 3).astype(np.int64), dtype)
+
+
 def _format_of(path, format: Optional[str]) -> str:
     if format is not None:
         fmt = format.lower().lstrip('.')
@@ -406,8 +444,8 @@ def _format_of(path, format: Optional[str]) -> str:
     ext = ext_of(path).lstrip('.')
     if ext in MESH_FORMATS:
         return ext
-    raise FormatError(path, f"unknown mesh extension {ext_of(path) or '(none)'!r}: use .obj, "
-                            f".off or .ply, or pass format='obj' | 'off' | 'ply'")
+    raise FormatError(path, f"unknown mesh extension {ext_of(path) or '(none)'!r}: use one of "
+                            f"{', '.join('.' + f for f in MESH_FORMATS)}, or pass format=")
 
 
 def read_mesh(path: PathLike, format: Optional[str] = None,
@@ -415,12 +453,15 @@ def read_mesh(path: PathLike, format: Optional[str] = None,
     """Read a triangle mesh -> ``(pos [N, 3], face [3, F])`` (polygons fan-triangulated).
 
     Args:
-        path: an ``.obj``, ``.off`` or ``.ply`` file (PLY ascii, binary little- or big-endian).
-        format: override the extension (``'obj'``, ``'off'``, ``'ply'``).
+        path: an ``.obj``, ``.off``, ``.ply`` (ascii, binary little- or big-endian), ``.stl``
+            (ascii or binary), ``.glb`` or ``.gltf`` file (a glTF scene becomes one mesh).
+        format: override the extension (one of :data:`MESH_FORMATS`).
         dtype: floating type of ``pos`` (default float32, as PyG's readers).
     """
     fmt = _format_of(path, format)
     check_file(path)
+    if fmt in _TRIMESH:
+        return _read_trimesh(path, fmt, dtype)
     reader = {'obj': _read_obj, 'off': _read_off, 'ply': _read_ply}[fmt]
     return reader(path, dtype)
 
@@ -428,8 +469,9 @@ def read_mesh(path: PathLike, format: Optional[str] = None,
 def write_mesh(path: PathLike, pos: Tensor, face: Tensor, format: Optional[str] = None,
                binary: bool = False) -> None:
     """Write a mesh (``face`` ``[3, F]`` triangles, or ``[F, k]`` polygons as a list/array).
-    PLY is written ascii or, with ``binary=True``, binary little-endian. Atomic: a failure
-    never leaves a partial file."""
+    OBJ, OFF and PLY exactly (PLY ascii or, with ``binary=True``, binary little-endian); STL,
+    glTF and GLB through trimesh (float32 positions, polygons fan-triangulated). Atomic: a
+    failure never leaves a partial file."""
     fmt = _format_of(path, format)
     pos = np.asarray(pos.detach().cpu().double() if isinstance(pos, Tensor) else pos,
                      dtype=np.float64)
@@ -440,6 +482,13 @@ def write_mesh(path: PathLike, pos: Tensor, face: Tensor, format: Optional[str] 
     polys = [list(map(int, f)) for f in face]
     if pos.ndim != 2 or pos.shape[1] != 3:
         raise ValueError(f'pos must have shape [N, 3], got {list(pos.shape)}')
+    if fmt in _TRIMESH:
+        import trimesh
+        tri = triangulate(polys) if polys else np.zeros((0, 3), dtype=np.int64)
+        mesh = trimesh.Trimesh(pos, tri, process=False)
+        with atomic_path(path, suffix='.' + fmt) as tmp:
+            mesh.export(str(tmp), file_type=fmt)
+        return
     with atomic_path(path) as tmp:
         if fmt == 'obj':
             lines = [f'v {x!r} {y!r} {z!r}' for x, y, z in pos.tolist()]
