@@ -609,6 +609,34 @@ def _vertex_gradient(v, f, u):
     return acc
 
 
+def _split_fans(f, n):
+    """Split non-manifold ('bowtie') vertices: corners of a vertex are joined when their
+    faces share an edge at it; every group becomes its own vertex. Returns the new faces and,
+    for every new vertex, the old one it copies (the groups of a manifold vertex: itself)."""
+    import numpy as np
+    import scipy.sparse as sp
+    from scipy.sparse.csgraph import connected_components
+    nc = f.size
+    corner = np.arange(nc).reshape(-1, 3)
+    v = f.reshape(-1)
+    a, b = [], []
+    for k in range(3):
+        for o in (1, 2):            # the edges (v, next) and (v, prev) at corner k
+            a.append(corner[:, k])
+            b.append(f[:, (k + o) % 3])
+    a, b = np.concatenate(a), np.concatenate(b)
+    key = v[a] * np.int64(n) + b
+    order = np.argsort(key, kind='stable')
+    same = key[order][1:] == key[order][:-1]
+    i, j = a[order][:-1][same], a[order][1:][same]
+    g = sp.coo_matrix((np.ones(i.size, dtype=np.int8), (i, j)), shape=(nc, nc))
+    _, label = connected_components(g, directed=False)
+    # one new vertex per (vertex, group); number them in vertex order
+    pair = v * np.int64(nc) + label
+    uniq, inv = np.unique(pair, return_inverse=True)
+    return inv.reshape(-1, 3), (uniq // nc).astype(np.int64)
+
+
 def _patch_chunk(pp3d, v, f, frame, centres, M, B, radius, t_coef):
     """Geodesic polar coordinates for the patches of ``centres`` (rows of ``M``, a CSR
     [C, N] 0/1 matrix of the Euclidean ball around each centre). Every patch becomes its own
@@ -623,17 +651,24 @@ def _patch_chunk(pp3d, v, f, frame, centres, M, B, radius, t_coef):
     full = C.data == 3
     fr, ff = C.row[full].astype(np.int64), C.col[full]
     uf = np.searchsorted(keys, fr[:, None] * n + f[ff])      # [Fu, 3] union faces
-    # keep the component of each centre only, and only referenced vertices
     centre_u = np.searchsorted(keys, np.arange(len(centres)) * n + centres)
-    comp = _components(uf, len(keys))
+    # cropping a surface by a ball can leave a rim vertex with two separate fans of faces (a
+    # 'bowtie', which the library refuses): give every fan its own copy of the vertex
+    uf, copy_of = _split_fans(uf, len(keys))
+    first = np.full(len(keys), -1, dtype=np.int64)
+    first[copy_of[::-1]] = np.arange(copy_of.size)[::-1]       # first copy of each vertex
+    rows, cols = rows[copy_of], cols[copy_of]
+    centre_u = first[centre_u]
+    # keep the component of each centre only, and only referenced vertices
+    comp = _components(uf, len(rows))
     keep_v = np.isin(comp, comp[centre_u])
     keep_f = keep_v[uf[:, 0]]
     uf = uf[keep_f]
-    used = np.zeros(len(keys), dtype=bool)
+    used = np.zeros(len(rows), dtype=bool)
     used[uf.reshape(-1)] = True
     used[centre_u] = True
     vid = np.nonzero(used)[0]
-    new = np.full(len(keys), -1, dtype=np.int64)
+    new = np.full(len(rows), -1, dtype=np.int64)
     new[vid] = np.arange(vid.size)
     uf = new[uf]
     cu = new[centre_u]
@@ -733,7 +768,9 @@ def geodesic_patches(pos: Tensor, face: Tensor, radius: float, margin: float = 2
     used[f.reshape(-1)] = True
     centres_all = np.nonzero(used)[0]
     tree = cKDTree(v)
-    reach = radius + margin * h
+    # the ball holds every face at the centre (so each centre has its full fan)
+    longest = float(data.edge_coords[:, 0].max()) if data.edge_index.numel() else 0.0
+    reach = max(radius + margin * h, 1.001 * longest)
     B = sp.csr_matrix((np.ones(f.size, dtype=np.int32), (f.reshape(-1),
                        np.repeat(np.arange(len(f)), 3))), shape=(n, len(f)))
     out = []

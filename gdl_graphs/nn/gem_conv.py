@@ -7,7 +7,7 @@ import torch
 from torch import Tensor
 from torch.nn import Parameter, ParameterDict
 
-from ..core import GDLConv, cached, degree, plain, scatter, validation
+from ..core import Adjacency, GDLConv, cached, degree, matmul, plain, scatter
 from ..core.mesh import check_types, types_dim
 
 
@@ -78,10 +78,14 @@ class GEMConv(GDLConv):
     only: the kernel at the vertex itself cannot depend on an angle) and a bias on rho_0.
     Every term is a node-wise linear map of ``x`` (one matrix product per output order)
     followed by a sum over edges of per-edge phases :math:`\phi_r\,e^{i(m\theta + k(g -
-    \theta))}` times node features: for each output order one :meth:`propagate_linear` (a
+    \theta))}` times node features: for each output order one ``propagate`` (a
     fused CSR product on the core) over an expanded edge list ``(j, source) -> (i, re/im)``
     whose values depend on the geometry only and are cached per graph. No ``E x F`` message
-    and no ``E x F x F`` kernel tensor is ever built.
+    and no ``E x F x F`` kernel tensor is built on that (fused) path. ``forward`` calls
+    ``self.propagate`` once per output order; ``message`` (the generic path, taken e.g. when a
+    PyG message hook is registered) computes the same sum per edge. Any edges with log map
+    and transport work: the 1-ring of :func:`~gdl_graphs.domains.mesh.mesh_to_graph` or the
+    multi-ring geodesic disks of :func:`~gdl_graphs.domains.mesh.geodesic_patches`.
 
     Equivariance: exactly gauge equivariant: rotating every frame by its own angle
     :math:`a_i` (:func:`gdl_graphs.domains.mesh.change_gauge`) maps the output rho_m parts to
@@ -105,7 +109,10 @@ class GEMConv(GDLConv):
                  aggr: str = 'mean', bias: bool = True, **kwargs):
         if aggr not in ('mean', 'sum', 'add'):
             raise ValueError(f"GEMConv aggregates with 'mean' or 'sum', got {aggr!r}")
-        super().__init__(aggr=aggr, **kwargs)
+        # the messages carry 1 / deg for 'mean' (a fixed, geometry-only weight): the sum of
+        # propagate is then the mean
+        super().__init__(aggr='sum', **kwargs)
+        self.gem_aggr = 'sum' if aggr == 'add' else aggr
         self.in_types = check_types(in_types, 'in_types')
         self.out_types = check_types(out_types, 'out_types')
         if int(num_radial) < 1:
@@ -198,37 +205,34 @@ class GEMConv(GDLConv):
             out[ri:ri + 2 * c, ro:ro + 2 * d] = blk.reshape(2 * c, 2 * d)
         return out
 
-    def _edge_plan(self, m: int, edge_index: Tensor, edge_coords: Tensor, connection: Tensor,
-                   num_nodes: int, dtype: torch.dtype):
-        """The expanded edge list and its values for output order ``m`` (geometry only, built
-        once per graph and cached on its tensors): entry ``(j * S + s) -> (i * P + p)`` with
-        the value of the phase of source ``s`` for output part ``p``."""
+    def _phases(self, m: int, edge_index: Tensor, edge_coords: Tensor, connection: Tensor,
+                num_nodes: int, dtype: torch.dtype) -> Tensor:
+        """Per-edge values ``[E, S, P]`` for output order ``m`` (geometry only, built once per
+        graph and cached on its tensors): the phase of source ``s`` for output part ``p``
+        (``P = 1`` for ``m = 0``, else real and imaginary parts), times the radial profile
+        (and ``1 / deg`` for ``aggr='mean'``)."""
         sources = self._sources(m)
-        key = ('gem', m, tuple(sources), self.num_radial, self.aggr, dtype, num_nodes)
+        key = ('gem', m, tuple(sources), self.num_radial, self.gem_aggr, dtype, num_nodes,
+               self.flow)
 
         def build():
-            src, dst = plain(edge_index)[0], plain(edge_index)[1]
+            dst = edge_index[1] if self.flow == 'source_to_target' else edge_index[0]
             theta = edge_coords[:, 1].to(dtype)
             psi = connection.to(dtype) - theta
             rad = radial_basis(edge_coords[:, 0].to(dtype), dst, num_nodes, self.num_radial)
-            if self.aggr == 'mean':
+            if self.gem_aggr == 'mean':
                 deg = degree(dst, num_nodes, dtype).clamp(min=1)
                 rad = rad / deg.index_select(0, dst).unsqueeze(-1)
-            num_s, num_p = len(sources), (1 if m == 0 else 2)
-            rows, cols, vals = [], [], []
-            for s, (r, n, sign, part) in enumerate(sources):
+            cols = []
+            for r, n, sign, part in sources:
                 phase = m * theta + sign * n * psi
                 c, sn = rad[:, r] * torch.cos(phase), rad[:, r] * torch.sin(phase)
                 # (c + i s)(Qr + i Qi): re = c Qr - s Qi, im = s Qr + c Qi
-                targets = [(0, c if part == 0 else -sn)]
-                if num_p == 2:
-                    targets.append((1, sn if part == 0 else c))
-                for p, v in targets:
-                    cols.append(src * num_s + s)
-                    rows.append(dst * num_p + p)
-                    vals.append(v)
-            ei = torch.stack([torch.cat(cols), torch.cat(rows)])
-            return ei, torch.cat(vals), num_s, num_p
+                vals = [c if part == 0 else -sn]
+                if m > 0:
+                    vals.append(sn if part == 0 else c)
+                cols.append(torch.stack(vals, -1))
+            return torch.stack(cols, 1)                                  # [E, S, P]
 
         return cached((edge_index, edge_coords, connection), key, build)
 
@@ -240,7 +244,8 @@ class GEMConv(GDLConv):
         phase tables are cached on these tensors and receive no gradient."""
         if edge_coords is None or connection is None:
             raise ValueError('GEMConv needs edge_coords [E, 2] and connection [E]: build the '
-                             'graph with gdl_graphs.domains.mesh.mesh_to_graph')
+                             'graph with gdl_graphs.domains.mesh.mesh_to_graph or '
+                             'geodesic_patches')
         self.check(x, edge_index, channels=self.in_channels)
         num_edges = edge_index.size(1)
         if edge_coords.shape != (num_edges, 2) or connection.shape != (num_edges,):
@@ -259,13 +264,10 @@ class GEMConv(GDLConv):
             if not sources:
                 parts.append(x.new_zeros(n, width))
                 continue
-            ei, val, num_s, num_p = self._edge_plan(m, edge_index, edge_coords, connection, n,
-                                                    x.dtype)
+            phase = self._phases(m, plain(edge_index), edge_coords, connection, n, x.dtype)
             w = torch.cat([self._source_matrix(m, s) for s in sources], 1)   # [D_in, S d]
-            q = (x @ w).view(n * num_s, d)
-            with validation(False):   # the expanded index is built here, in range
-                y = self.propagate_linear(ei, q, val, reduce='sum',
-                                          size=(n * num_s, n * num_p))
+            q = x @ w                                                        # [N, S d]
+            y = self.propagate(edge_index, q=q, phase=phase, size=(n, n))    # [N, P d]
             parts.append(y if m == 0 else y.view(n, 2, d).transpose(1, 2).reshape(n, 2 * d))
         out = out + torch.cat(parts, 1)
         if self.bias is not None:
@@ -273,6 +275,27 @@ class GEMConv(GDLConv):
                              out[:, self.out_types[0]:]], 1)
         return out
 
+    def message(self, q_j: Tensor, phase: Tensor) -> Tensor:
+        """``sum_s phase[e, s, p] q_j[e, s]`` -> ``[E, P d]``."""
+        e, num_s, num_p = phase.shape
+        return torch.einsum('esp,esd->epd', phase, q_j.view(e, num_s, -1)).reshape(e, -1)
+
+    def message_and_aggregate(self, adj: Adjacency, q: Tensor, phase: Tensor) -> Tensor:
+        """The same sum as one CSR product over the expanded edges ``(j, s) -> (i, p)``
+        (cached per graph): no ``E x F`` message is built."""
+        num_e, num_s, num_p = phase.shape
+
+        def build():
+            sp = torch.arange(num_s * num_p, device=adj.src.device)
+            src = (adj.src.unsqueeze(1) * num_s + sp // num_p).reshape(-1)
+            dst = (adj.dst.unsqueeze(1) * num_p + sp % num_p).reshape(-1)
+            ei = torch.stack([src, dst])
+            return Adjacency(ei, ei[0], ei[1], adj.num_src * num_s, adj.num_dst * num_p)
+        big = cached((adj.key,), ('gem_expanded', num_s, num_p, adj.flow, adj.num_src,
+                                  adj.num_dst), build)
+        y = matmul(big, q.reshape(adj.num_src * num_s, -1), phase.reshape(-1), 'sum')
+        return y.view(adj.num_dst, -1)
+
     def __repr__(self) -> str:
         return (f'{self.__class__.__name__}(in_types={self.in_types}, '
-                f'out_types={self.out_types}, num_radial={self.num_radial}, aggr={self.aggr})')
+                f'out_types={self.out_types}, num_radial={self.num_radial}, aggr={self.gem_aggr})')

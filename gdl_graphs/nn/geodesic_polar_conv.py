@@ -7,7 +7,7 @@ import torch
 from torch import Tensor
 from torch.nn import Linear, Parameter
 
-from ..core import GDLConv, cached, plain, scatter, validation
+from ..core import Adjacency, GDLConv, cached, matmul, scatter
 
 
 class GeodesicPolarConv(GDLConv):
@@ -18,8 +18,12 @@ class GeodesicPolarConv(GDLConv):
     https://arxiv.org/abs/1611.08402) and angular max pooling, on the one core.
 
     The patch operator reads the neighbourhood of ``i`` in ``num_rho x num_theta`` polar bins
-    ``b = (rho_k, theta_t)``, with :math:`\hat r_{ji}` the edge length relative to the mean
-    incoming edge length at ``i`` and :math:`d` the wrapped angle difference:
+    ``b = (rho_k, theta_t)``, with :math:`d` the wrapped angle difference and
+    :math:`\hat r_{ji}` the radius of ``j`` in ``i``'s patch: on geodesic disks
+    (:func:`gdl_graphs.domains.mesh.geodesic_patches`, pass ``radius=data.radius``) the geodesic
+    distance over the disk radius, bins centred at :math:`\rho_k = (k + 1/2)/K`, width
+    :math:`1/2K` (Masci et al.'s construction); on the 1-ring graph (``radius=None``) the edge
+    length relative to the mean incoming edge length at ``i``, bins centred at ``0.5 .. 1.5``:
 
     .. math::
         w_b(j, i) = e^{-(\hat r_{ji} - \rho_k)^2 / 2\sigma_\rho^2}
@@ -30,9 +34,11 @@ class GeodesicPolarConv(GDLConv):
         P_{k, t}(i) + \mathbf{W}_0^\top \mathbf{x}_i + \mathbf{b}
 
     (``T = num_theta``; the max over the ``T`` rotations of the filter makes the output
-    independent of the origin of the angular coordinate). All bins are one
-    :meth:`propagate_linear` (a fused CSR product) over the expanded edges
-    ``j -> (i, b)`` weighted by the bin weights (the expanded index is cached per graph).
+    independent of the origin of the angular coordinate). ``forward`` calls
+    ``self.propagate``: ``message`` is :math:`w_b(j, i) [\mathbf{x}_j, 1]` for every bin (the
+    generic path, PyG's hooks and flow); the fused path (``message_and_aggregate``) runs all
+    bins as one CSR product over the expanded edges ``j -> (i, b)`` (cached per graph), with no
+    ``E x B x F`` tensor.
 
     Equivariance: permutation equivariant; gauge invariant exactly for gauge changes that
     are multiples of :math:`2\pi/T` at every vertex (the bins permute cyclically) and
@@ -47,8 +53,8 @@ class GeodesicPolarConv(GDLConv):
         bias: learn an additive bias.
 
     Shapes:
-        x ``[N, F_in]``, edge_index ``[2, E]``, edge_coords ``[E, 2]`` (r, theta) ->
-        ``[N, F_out]``.
+        x ``[N, F_in]``, edge_index ``[2, E]``, edge_coords ``[E, 2]`` (r, theta), radius
+        (optional float: the geodesic disk radius) -> ``[N, F_out]``.
     """
 
     def __init__(self, in_channels: int, out_channels: int, num_rho: int = 2,
@@ -72,42 +78,63 @@ class GeodesicPolarConv(GDLConv):
         torch.nn.init.normal_(self.weight, std=1.0 / math.sqrt(max(fan, 1)))
         self.lin_root.reset_parameters()
 
-    def bin_weights(self, edge_coords: Tensor, target: Tensor, num_nodes: int) -> Tensor:
+    def bin_weights(self, edge_coords: Tensor, target: Tensor, num_nodes: int,
+                    radius: Optional[float] = None) -> Tensor:
         """Patch weights ``[E, num_rho, num_theta]`` (before normalisation)."""
         r, theta = edge_coords[:, 0], edge_coords[:, 1]
-        rel = _relative_radius(r, target, num_nodes)
         t = torch.arange(self.num_theta, dtype=r.dtype, device=r.device) * \
             (2 * math.pi / self.num_theta)
         d = torch.atan2(torch.sin(theta.unsqueeze(-1) - t), torch.cos(theta.unsqueeze(-1) - t))
         wt = torch.exp(-0.5 * (d / self.sigma_theta) ** 2)                       # [E, T]
-        wr = torch.exp(-0.5 * ((rel.unsqueeze(-1) - self.rho.to(r.dtype)) / self.sigma_rho) ** 2)
+        if radius is None:
+            rel, centres, sigma = (_relative_radius(r, target, num_nodes),
+                                   self.rho.to(r.dtype), self.sigma_rho)
+        else:
+            if not (isinstance(radius, (int, float)) and math.isfinite(radius) and radius > 0):
+                raise ValueError(f'radius must be the positive geodesic disk radius '
+                                 f'(data.radius of geodesic_patches), got {radius!r}')
+            k = self.num_rho
+            rel = r / radius
+            centres = (torch.arange(k, dtype=r.dtype, device=r.device) + 0.5) / k
+            sigma = 0.5 / k
+        wr = torch.exp(-0.5 * ((rel.unsqueeze(-1) - centres) / sigma) ** 2)
         return wr.unsqueeze(-1) * wt.unsqueeze(1)
 
-    def forward(self, x: Tensor, edge_index: Tensor,
-                edge_coords: Optional[Tensor] = None) -> Tensor:
+    def forward(self, x: Tensor, edge_index: Tensor, edge_coords: Optional[Tensor] = None,
+                radius: Optional[float] = None) -> Tensor:
         if edge_coords is None:
             raise ValueError('GeodesicPolarConv needs edge_coords [E, 2] (r, theta): build '
-                             'the graph with gdl_graphs.domains.mesh.mesh_to_graph')
+                             'the graph with gdl_graphs.domains.mesh.mesh_to_graph or '
+                             'geodesic_patches')
         self.check(x, edge_index, channels=self.in_channels)
         if edge_coords.shape != (edge_index.size(1), 2):
             raise ValueError(f'edge_coords must be [E, 2] with E = {edge_index.size(1)}, got '
                              f'{list(edge_coords.shape)}')
         n = x.size(0)
-        w = self.bin_weights(edge_coords.to(x.dtype), edge_index[1], n)
+        target = edge_index[1] if self.flow == 'source_to_target' else edge_index[0]
+        w = self.bin_weights(edge_coords.to(x.dtype), target, n, radius)
         nb = self.num_rho * self.num_theta
-        w = w.reshape(w.size(0), nb).t().reshape(-1)                 # bin-major [B * E]
         xa = torch.cat([x, x.new_ones(n, 1)], 1)   # last column: the normaliser
-        # one fused product over the expanded edges j -> (i, b), cached per graph
-        ei = cached((edge_index,), ('polar_bins', nb, n), lambda: torch.cat(
-            [torch.stack([plain(edge_index)[0], plain(edge_index)[1] * nb + b])
-             for b in range(nb)], 1))
-        with validation(False):   # built here from a validated edge_index
-            p = self.propagate_linear(ei, xa, w, size=(n, n * nb)).view(n, nb, -1)
+        p = self.propagate(edge_index, x=xa, bin_w=w.reshape(-1, nb), size=(n, n))
+        p = p.view(n, nb, -1)
         patch = (p[..., :-1] / p[..., -1:].clamp(min=torch.finfo(x.dtype).tiny))
         patch = patch.view(n, self.num_rho, self.num_theta, -1)
         rolled = torch.stack([self.weight.roll(s, dims=1) for s in range(self.num_theta)])
         out = torch.einsum('nrtf,srtfo->nso', patch, rolled).amax(1)
         return out + self.lin_root(x)
+
+    def message(self, x_j: Tensor, bin_w: Tensor) -> Tensor:
+        return (bin_w.unsqueeze(-1) * x_j.unsqueeze(1)).reshape(x_j.size(0), -1)
+
+    def message_and_aggregate(self, adj: Adjacency, x: Tensor, bin_w: Tensor) -> Tensor:
+        nb = bin_w.size(1)
+
+        def build():
+            ei = torch.cat([torch.stack([adj.src, adj.dst * nb + b]) for b in range(nb)], 1)
+            return Adjacency(ei, ei[0], ei[1], adj.num_src, adj.num_dst * nb)
+        bins = cached((adj.key,), ('polar_bins', nb, adj.flow, adj.num_src, adj.num_dst), build)
+        out = matmul(bins, x, bin_w.t().reshape(-1), 'sum')       # bin-major weights
+        return out.view(adj.num_dst, -1)
 
     def __repr__(self) -> str:
         return (f'{self.__class__.__name__}({self.in_channels}, {self.out_channels}, '
