@@ -101,6 +101,11 @@ def parse(argv: Optional[List[str]]):
     p.add_argument('--download', action='store_true',
                    help='download the raw files when ROOT/<NAME>/raw lacks them')
     p.add_argument('--quiet', action='store_true', help='no progress bars')
+    p.add_argument('--only-folds', default=None,
+                   help='comma-separated folds to run (e.g. 0,1): a partial results JSON with '
+                        'the per-fold curves, for parallel processes; combine with --merge')
+    p.add_argument('--merge', nargs='+', default=None, metavar='JSON',
+                   help='combine the partial results of --only-folds runs into one result')
     return p.parse_args(argv)
 
 
@@ -194,8 +199,69 @@ def accuracy(model, loader, dev) -> float:
     return correct / count
 
 
+def summarise(out: Dict, acc: np.ndarray) -> Dict:
+    """The paper's figure from the per-fold accuracy curves ``acc [folds, epochs]``: the best
+    epoch of the mean over folds, the mean and std (ddof=1) over folds at that epoch."""
+    mean = acc.mean(0)
+    best = int(mean.argmax())
+    out.update(best_epoch=best + 1, fold_acc=acc[:, best].tolist(), test_mean=float(mean[best]),
+               test_std=_std(acc[:, best].tolist()), last_mean=float(mean[-1]),
+               last_std=_std(acc[:, -1].tolist()), mean_curve=mean.tolist())
+    name = out['dataset']
+    if name in PAPER:
+        out['paper_mean'], out['paper_std'] = (v / 100 for v in PAPER[name])
+    return out
+
+
+def report(out: Dict, path: str) -> None:
+    name = out['dataset']
+    paper = f' (paper {PAPER[name][0]} +- {PAPER[name][1]})' if name in PAPER else ''
+    print(f'{out["model"]} on {name}: {len(out["fold_acc"])}-fold acc '
+          f'{100 * out["test_mean"]:.1f} +- {100 * out["test_std"]:.1f} at epoch '
+          f'{out["best_epoch"]}{paper} -> {path}')
+
+
+def merge(paths: List[str], results: Optional[str], out_dir: str) -> int:
+    """One result from the partial results of ``--only-folds`` runs of one setup."""
+    import json
+    parts = []
+    for path in paths:
+        try:
+            with open(path) as f:
+                parts.append(json.load(f))
+        except (OSError, ValueError) as exc:
+            raise UserError(f'--merge: cannot read {path} ({type(exc).__name__})') from None
+    if any('fold_curves' not in p or 'folds_run' not in p for p in parts):
+        raise UserError('--merge takes the results JSON of --only-folds runs')
+    first = parts[0]
+    for p in parts[1:]:
+        if (p['dataset'], p['model'], p['config']) != (first['dataset'], first['model'],
+                                                       first['config']):
+            raise UserError(f'--merge: {paths[0]} and another file are different setups')
+    curves = {}
+    for p in parts:
+        for fold, curve in zip(p['folds_run'], p['fold_curves']):
+            if fold in curves:
+                raise UserError(f'--merge: fold {fold} appears twice')
+            curves[fold] = curve
+    k = first['config']['folds']
+    if sorted(curves) != list(range(k)):
+        raise UserError(f'--merge: folds {sorted(curves)} are not all of 0..{k - 1}')
+    out = {key: first[key] for key in ('script', 'dataset', 'model', 'metric', 'config',
+                                       'device', 'torch', 'num_graphs')}
+    out['fold_seconds'] = [s for p in parts for s in p['fold_seconds']]
+    out['merged_from'] = list(paths)
+    out = summarise(out, np.array([curves[f] for f in range(k)]))
+    path = results or osp.join(out_dir, f'{SCRIPT}_{out["dataset"]}_{out["model"]}.json')
+    atomic_json(out, path)
+    report(out, path)
+    return 0
+
+
 def main(argv: Optional[List[str]] = None) -> int:
     args = parse(argv)
+    if args.merge:
+        return merge(args.merge, args.results, args.out_dir)
     check(args)
     dist = setup_device(args, allow_distributed=False)
     from torch_geometric.loader import DataLoader
@@ -203,14 +269,27 @@ def main(argv: Optional[List[str]] = None) -> int:
     dataset = load(args.root, args.dataset, args.download)
     y = dataset._data.y.view(-1).numpy()
     splits = folds(y, args.folds, args.seed)
+    run_folds = list(range(args.folds))
+    if args.only_folds is not None:
+        try:
+            run_folds = sorted({int(f) for f in args.only_folds.split(',')})
+        except ValueError:
+            raise UserError(f'--only-folds {args.only_folds!r}: give fold numbers like 0,1,2') \
+                from None
+        if not run_folds or run_folds[0] < 0 or run_folds[-1] >= args.folds:
+            raise UserError(f'--only-folds {args.only_folds!r}: folds are 0..{args.folds - 1}')
     dev = dist.device
-    results = args.results or osp.join(args.out_dir, f'{SCRIPT}_{args.dataset}_{args.model}.json')
-    acc = np.zeros((args.folds, args.epochs))
-    loss_curve = np.zeros((args.folds, args.epochs))
+    stem = f'{SCRIPT}_{args.dataset}_{args.model}'
+    if args.only_folds is not None:
+        stem += '_folds' + '-'.join(map(str, run_folds))
+    results = args.results or osp.join(args.out_dir, stem + '.json')
+    acc = np.zeros((len(run_folds), args.epochs))
+    loss_curve = np.zeros((len(run_folds), args.epochs))
     seconds = []
-    with tqdm(total=args.folds * args.epochs, desc=f'{args.model} on {args.dataset}',
+    with tqdm(total=len(run_folds) * args.epochs, desc=f'{args.model} on {args.dataset}',
               unit='epoch', disable=args.quiet, leave=False) as bar:
-        for fold, (train_idx, test_idx) in enumerate(splits):
+        for row, fold in enumerate(run_folds):
+            train_idx, test_idx = splits[fold]
             seed_everything(args.seed + fold)
             gen = torch.Generator().manual_seed(args.seed + fold)
             train_loader = DataLoader(dataset[torch.from_numpy(train_idx)], args.batch_size,
@@ -222,33 +301,29 @@ def main(argv: Optional[List[str]] = None) -> int:
             sched = torch.optim.lr_scheduler.StepLR(optimizer, args.step_size, args.gamma)
             t0 = time.perf_counter()
             for epoch in range(args.epochs):
-                loss_curve[fold, epoch] = train_epoch(model, optimizer, train_loader, dev,
-                                                      args.iters_per_epoch)
+                loss_curve[row, epoch] = train_epoch(model, optimizer, train_loader, dev,
+                                                     args.iters_per_epoch)
                 sched.step()
-                acc[fold, epoch] = accuracy(model, test_loader, dev)
-                bar.set_postfix(fold=fold, loss=f'{loss_curve[fold, epoch]:.3f}',
-                                acc=f'{acc[fold, epoch]:.3f}', refresh=False)
+                acc[row, epoch] = accuracy(model, test_loader, dev)
+                bar.set_postfix(fold=fold, loss=f'{loss_curve[row, epoch]:.3f}',
+                                acc=f'{acc[row, epoch]:.3f}', refresh=False)
                 bar.update()
             seconds.append(time.perf_counter() - t0)
-    mean = acc.mean(0)
-    best = int(mean.argmax())
     out = {'script': SCRIPT, 'dataset': args.dataset, 'model': args.model, 'metric': 'acc',
            'config': {k: getattr(args, k) for k in (
                'folds', 'seed', 'epochs', 'iters_per_epoch', 'num_layers', 'hidden',
                'batch_size', 'dropout', 'lr', 'step_size', 'gamma')},
            'device': str(dev), 'torch': torch.__version__, 'num_graphs': len(dataset),
-           'best_epoch': best + 1, 'fold_acc': acc[:, best].tolist(),
-           'test_mean': float(mean[best]), 'test_std': _std(acc[:, best].tolist()),
-           'last_mean': float(mean[-1]), 'last_std': _std(acc[:, -1].tolist()),
-           'fold_seconds': seconds, 'mean_curve': mean.tolist(),
-           'loss_curve': loss_curve.mean(0).tolist()}
-    if args.dataset in PAPER:
-        out['paper_mean'], out['paper_std'] = (v / 100 for v in PAPER[args.dataset])
+           'fold_seconds': seconds, 'loss_curve': loss_curve.mean(0).tolist()}
+    out.update(folds_run=run_folds, fold_curves=acc.tolist())
+    if args.only_folds is not None:
+        atomic_json(out, results)
+        print(f'folds {run_folds} of {args.dataset} done -> {results}; combine the folds with '
+              f'--merge')
+        return 0
+    out = summarise(out, acc)
     atomic_json(out, results)
-    paper = (f' (paper {PAPER[args.dataset][0]} +- {PAPER[args.dataset][1]})'
-             if args.dataset in PAPER else '')
-    print(f'{args.model} on {args.dataset}: {args.folds}-fold acc {100 * out["test_mean"]:.1f} '
-          f'+- {100 * out["test_std"]:.1f} at epoch {best + 1}{paper} -> {results}')
+    report(out, results)
     return 0
 
 

@@ -225,6 +225,26 @@ def test_tu_end_to_end(node_labels, model, tmp_path, capsys):
     assert all(abs(a * 8 - round(a * 8)) < 1e-9 for a in res['fold_acc'])
 
 
+def test_tu_only_folds_then_merge_is_the_full_run(tmp_path, capsys):
+    """Folds run in separate processes (--only-folds) and combined (--merge) give the result
+    of one run over all folds: each fold is seeded by itself."""
+    write_tu(tmp_path / 'data')
+    base = ['--dataset', 'TINY', '--root', str(tmp_path / 'data'), '--folds', '3',
+            '--epochs', '2', '--hidden', '8', '--batch-size', '8', '--quiet', '--device', 'cpu']
+    assert run('tu', base + ['--results', str(tmp_path / 'full.json')]) == 0
+    assert run('tu', base + ['--only-folds', '2,0', '--results', str(tmp_path / 'a.json')]) == 0
+    assert run('tu', base + ['--only-folds', '1', '--results', str(tmp_path / 'b.json')]) == 0
+    assert run('tu', ['--merge', str(tmp_path / 'a.json'), str(tmp_path / 'b.json'),
+                      '--results', str(tmp_path / 'merged.json')]) == 0
+    full = json.loads((tmp_path / 'full.json').read_text())
+    merged = json.loads((tmp_path / 'merged.json').read_text())
+    for key in ('best_epoch', 'fold_acc', 'test_mean', 'test_std', 'mean_curve'):
+        assert merged[key] == full[key], key
+    # a missing fold is an error, not a smaller result
+    assert run('tu', ['--merge', str(tmp_path / 'a.json'), '--out-dir', str(tmp_path)]) == 2
+    assert 'not all of 0..2' in capsys.readouterr().err
+
+
 def test_tu_folds_partition_and_stratify():
     mod = load_script('tu')
     y = np.array([0] * 12 + [1] * 8)
