@@ -284,7 +284,8 @@ def plot_set(data, feature: Feature = None, ax=None):
     data = _cpu(data)
     if data.get('pos') is not None:
         fig = plot_pointcloud(data, feature, ax=ax)
-        fig.axes[0].set_title(f'set: {int(data.num_nodes)} elements (edgeless)', fontsize=9)
+        (ax if ax is not None else fig.axes[0]).set_title(
+            f'set: {int(data.num_nodes)} elements (edgeless)', fontsize=9)
         return fig
     own = ax is None  # a figure of its own gets a colour bar
     fig, ax = _new(ax)
