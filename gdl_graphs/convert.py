@@ -1,9 +1,9 @@
 """Convert your own files to graphs: ``gdl_graphs.convert(path, as_=...)`` and
 ``gdl-graphs convert INPUT -o OUT --as DOMAIN``.
 
-=============  ==========================================  =================================
+==============  =========================================  =================================
 ``as_``         files                                       converter
-=============  ==========================================  =================================
+==============  =========================================  =================================
 ``grid``        ``.png .jpg .jpeg`` (Pillow), ``.npy``      ``domains.grid.image_to_graph``
 ``set``         ``.csv .tsv .txt .npy`` (one row/element)   ``domains.set.set_to_graph``
 ``sequence``    ``.csv .tsv .txt .npy`` (one row/step)      ``domains.sequence.sequence_to_graph``
@@ -12,7 +12,7 @@
 ``graph``       ``.graphml .gml .json`` (node-link), edge   (the file is the graph)
                 lists ``.edgelist .edges .el .txt .tsv
                 .csv``
-=============  ==========================================  =================================
+==============  =========================================  =================================
 
 A file becomes one ``Data`` (saved as PyG does, ``torch.save(data)``). A folder becomes a
 dataset in PyG's standard processed layout (``OUT/processed/data.pt``, open it with
