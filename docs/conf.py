@@ -61,7 +61,7 @@ plot_html_show_formats = False
 plot_formats = [('png', 90)]
 
 PACKAGES = ['core', 'coarsening', 'domains', 'nn', 'models', 'testing', 'io', 'datasets',
-            'loader', 'convert']
+            'loader', 'convert', 'distributed']
 
 
 def _public(name):
