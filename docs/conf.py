@@ -55,6 +55,8 @@ autodoc_typehints = 'description'
 autodoc_inherit_docstrings = False  # torch.nn.Module / MessagePassing docstrings are not ours
 add_module_names = False
 myst_heading_anchors = 3
+# README sections included into a page start below H1 (their own ###): expected, not an error
+suppress_warnings = ['myst.header']
 plot_include_source = False
 plot_html_show_source_link = False
 plot_html_show_formats = False
