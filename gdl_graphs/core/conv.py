@@ -422,16 +422,24 @@ class GDLConv(MessagePassing):
         return Adjacency(edge_index, ei[1], ei[0], n1, n0, structure, self.flow)
 
     def _validate(self, edge_index: Tensor, size, kwargs: Dict[str, Any]) -> None:
+        """The clear errors for a bad ``edge_index``; the range pass runs once per tensor
+        (cached with its structure), and not at all for a converter-tagged graph."""
         if _compiling() or edge_index.device.type == 'meta':
             return
         if edge_index.dim() != 2 or edge_index.size(0) != 2 or edge_index.is_floating_point():
             check_edge_index(edge_index)  # raises the clear error
+        if structure_of(edge_index) is not None or not validation_enabled():
+            return  # the converter vouches for its edges
         sizes = tuple(size) if size is not None else _pair_size(kwargs.get('x'),
                                                                  self.node_dim)
-        if sizes is not None and None not in sizes:
-            check_edge_index(edge_index, size=sizes)
-        else:
-            check_edge_index(edge_index)
+        if sizes is None or None in sizes:
+            sizes = None
+
+        def check() -> bool:
+            check_edge_index(edge_index, size=sizes) if sizes is not None \
+                else check_edge_index(edge_index)
+            return True
+        cached((edge_index,), ('valid', sizes), check)
 
     def check_edges(self, edge_index: Tensor, size: Tuple[int, int]) -> None:
         """The clear range error for ``edge_index`` ``[2, E]`` against ``size`` (for layers
