@@ -1,6 +1,12 @@
 """Suite-wide settings."""
 import pytest
 import torch
+from hypothesis import settings
+
+# property tests draw the same examples on every run (CI is reproducible; explore with
+# --hypothesis-seed or a profile of your own)
+settings.register_profile('gdl', derandomize=True, database=None, deadline=None)
+settings.load_profile('gdl')
 
 
 @pytest.fixture(autouse=True, scope='session')

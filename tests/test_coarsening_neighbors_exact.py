@@ -166,3 +166,15 @@ def test_issue13_cli_pointcloud_extreme_magnitudes(tmp_path, scale):
     d = load_data(tmp_path / 'p.pt')
     assert torch.equal(d.edge_index, reference(d.pos, d.pos, 3, self_excl=True).flip(0))
     assert d.edge_index.size(1) == 30
+
+
+@pytest.mark.parametrize('method', ['kdtree', 'torch'])
+def test_radius_far_below_the_data_scale_keeps_coincident_points(method, monkeypatch):
+    # r * r underflows to 0 in float64: coincident points are still within r
+    monkeypatch.setattr(nb, "_CPU_METHOD", method)
+    x = torch.zeros(2, 1, dtype=torch.float64)
+    assert torch.equal(radius_graph(x, 1e-300, max_num_neighbors=1),
+                       torch.tensor([[1, 0], [0, 1]]))
+    assert torch.equal(radius(x[:1], x[:1], 1e-300), torch.tensor([[0], [0]]))
+    far = torch.tensor([[0.0], [1.0]], dtype=torch.float64)
+    assert radius_graph(far, 1e-300).size(1) == 0

@@ -643,6 +643,11 @@ def _search(x: Tensor, y: Optional[Tensor], batch_x: Optional[Tensor],
     else:
         x, y, r = _to64(x, y, r)
     r2 = None if r is None else r * r
+    if r2 == 0.0 and r > 0:
+        # r * r underflows (a radius far below the data's scale): after the power-of-two
+        # scaling distinct points are at least 2^-52 apart, so only coincident points are
+        # within r, and the smallest positive double keeps ``d2 <= r2`` exact for them
+        r2 = 5e-324
     dim = x.size(1)
     if (x.device.type == 'cpu' and _CPU_METHOD == 'kdtree' and not cosine
             and dim <= _DIRECT_MAX_DIM):
