@@ -121,9 +121,10 @@ def _fused_ok(x: Tensor) -> bool:
         x.dtype is not torch.float16 and x.dtype is not torch.bfloat16
 
 
-def _mean_scale(adj: Adjacency, dtype, device) -> Tensor:
-    deg = torch.bincount(adj.dst, minlength=adj.num_dst).clamp(min=1).to(dtype)
-    return 1.0 / deg
+def _mean_scale(csr: CSR, dtype) -> Tensor:
+    """``1 / deg(row)`` of every stored entry, from the cached row pointers."""
+    deg = (csr.rowptr[1:] - csr.rowptr[:-1]).clamp(min=1).to(dtype)
+    return (1.0 / deg).index_select(0, csr.row)
 
 
 def _use_csr(x: Tensor, reduce: str, kernel: str) -> bool:
@@ -158,7 +159,7 @@ def matmul(adj: Adjacency, x: Tensor, edge_weight: Optional[Tensor] = None,
         csr = adj.csr()
         value = None if edge_weight is None else edge_weight.index_select(0, csr.perm)
         if reduce == 'mean':
-            scale = _mean_scale(adj, x.dtype, x.device).index_select(0, csr.row)
+            scale = _mean_scale(csr, x.dtype)
             value = scale if value is None else value * scale
         return spmm(csr, x, value)
     msg = x.index_select(0, adj.src)
@@ -191,7 +192,7 @@ def typed_matmul(adj: Adjacency, x: Tensor, edge_type: Tensor, weight: Tensor,
         csr = adj.typed_csr(edge_type, num_types)
         value = None if edge_weight is None else edge_weight.index_select(0, csr.perm)
         if reduce == 'mean':
-            scale = _mean_scale(adj, x.dtype, x.device).index_select(0, csr.row)
+            scale = _mean_scale(csr, x.dtype)
             value = scale if value is None else value * scale
         return spmm(csr, y, value)
     msg = y.index_select(0, adj.src * num_types + plain(edge_type))
@@ -238,10 +239,13 @@ def check_edge_type(edge_type: Tensor, num_edges: int, num_types: int) -> None:
                          f'edges; it needs one entry per edge')
     if validation_enabled() and not _compiling() and edge_type.numel() and \
             edge_type.device.type != 'meta':
-        lo, hi = (int(v) for v in torch.aminmax(edge_type))
-        if lo < 0 or hi >= num_types:
-            raise ValueError(f'edge_type holds {lo if lo < 0 else hi}, out of range for '
-                             f'{num_types} edge types (0 .. {num_types - 1})')
+        def check() -> bool:  # once per edge_type tensor (and version)
+            lo, hi = (int(v) for v in torch.aminmax(edge_type))
+            if lo < 0 or hi >= num_types:
+                raise ValueError(f'edge_type holds {lo if lo < 0 else hi}, out of range for '
+                                 f'{num_types} edge types (0 .. {num_types - 1})')
+            return True
+        cached((edge_type,), ('edge_type_range', num_types), check)
 
 
 def _pair_size(value: Any, node_dim: int) -> Optional[Tuple[int, int]]:

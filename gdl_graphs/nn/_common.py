@@ -55,13 +55,13 @@ def message_weighted(x_j: Tensor, edge_weight: Optional[Tensor]) -> Tensor:
     return x_j if edge_weight is None else edge_weight.view(-1, 1).to(x_j.dtype) * x_j
 
 
-def source_of(adj: Adjacency, x: Any) -> Tensor:
+def source_of(x: Any) -> Tensor:
     """The features of the message senders: ``x``, or ``x_0`` of a pair ``(x_0, x_1)`` (PyG's
     convention under either flow: ``x_j`` from ``x_0``, ``x_i`` and the root from ``x_1``)."""
     return x if isinstance(x, Tensor) else x[0]
 
 
-def target_of(x: Any, flow: str) -> Optional[Tensor]:
+def target_of(x: Any) -> Optional[Tensor]:
     """The features of the message receivers (the root term): ``x`` or ``x_1`` of a pair."""
     return x if isinstance(x, Tensor) else x[1]
 

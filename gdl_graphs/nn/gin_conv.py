@@ -54,7 +54,7 @@ class GINConv(GDLConv):
                 size: Optional[Tuple[int, int]] = None) -> Tensor:
         x = pair(x, 'GINConv')
         out = self.propagate(edge_index, x=x, size=size)
-        x_root = target_of(x, self.flow)
+        x_root = target_of(x)
         if x_root is not None:
             out = out + (1 + self.eps) * x_root
         return self.nn(out)
@@ -64,7 +64,7 @@ class GINConv(GDLConv):
 
     def message_and_aggregate(self, adj: Adjacency, x: Tuple[Tensor, Optional[Tensor]]
                               ) -> Tensor:
-        return matmul(adj, source_of(adj, x), None, self.aggr)
+        return matmul(adj, source_of(x), None, self.aggr)
 
     @classmethod
     def from_pyg(cls, layer) -> 'GINConv':
@@ -153,7 +153,7 @@ class GINEConv(GDLConv):
             raise ValueError(f'edge_attr has {edge_attr.size(-1)} channels but x has '
                              f'{x[0].size(-1)}: set GINEConv(edge_dim={edge_attr.size(-1)})')
         out = self.propagate(edge_index, x=x, edge_attr=edge_attr, size=size)
-        x_root = target_of(x, self.flow)
+        x_root = target_of(x)
         if x_root is not None:
             out = out + (1 + self.eps) * x_root
         return self.nn(out)

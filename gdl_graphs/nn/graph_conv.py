@@ -57,7 +57,7 @@ class GraphConv(GDLConv):
         x = pair(x, 'GraphConv')
         check_features(x[0], self.in_channels[0], 'GraphConv')
         out = self.lin_rel(self.propagate(edge_index, x=x, edge_weight=edge_weight, size=size))
-        x_root = target_of(x, self.flow)
+        x_root = target_of(x)
         if x_root is not None:
             out = out + self.lin_root(x_root)
         return out
@@ -67,7 +67,7 @@ class GraphConv(GDLConv):
 
     def message_and_aggregate(self, adj: Adjacency, x: Tuple[Tensor, Optional[Tensor]],
                               edge_weight: Optional[Tensor]) -> Tensor:
-        return matmul(adj, source_of(adj, x), edge_weight, self.aggr)
+        return matmul(adj, source_of(x), edge_weight, self.aggr)
 
     @classmethod
     def from_pyg(cls, layer) -> 'GraphConv':

@@ -79,7 +79,7 @@ class NNConv(GDLConv):
         if isinstance(edge_index, Tensor) and edge_index.layout == torch.strided:
             edge_attr = check_edge_attr(edge_attr, edge_index.size(-1))
         out = self.propagate(edge_index, x=x, edge_attr=edge_attr, size=size)
-        x_root = target_of(x, self.flow)
+        x_root = target_of(x)
         if self.root_weight and x_root is not None:
             out = out + self.lin(x_root)
         if self.bias is not None:

@@ -78,7 +78,7 @@ class SAGEConv(GDLConv):
         if self.project:
             x = (self.lin(x[0]).relu(), x[1])
         out = self.lin_l(self.propagate(edge_index, x=x, size=size))
-        x_root = target_of(x, self.flow)
+        x_root = target_of(x)
         if self.root_weight and x_root is not None:
             out = out + self.lin_r(x_root)
         if self.normalize:
@@ -90,7 +90,7 @@ class SAGEConv(GDLConv):
 
     def message_and_aggregate(self, adj: Adjacency, x: Tuple[Tensor, Optional[Tensor]]
                               ) -> Tensor:
-        return matmul(adj, source_of(adj, x), None, self.aggr)
+        return matmul(adj, source_of(x), None, self.aggr)
 
     @classmethod
     def from_pyg(cls, layer) -> 'SAGEConv':

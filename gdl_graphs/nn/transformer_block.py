@@ -30,6 +30,10 @@ class TransformerBlock(GDLConv):
     ``torch.nn.TransformerEncoderLayer`` applied to every set (:meth:`from_torch`, dropout 0
     or eval mode); a tagged complete graph runs attention as ``scaled_dot_product_attention``.
 
+    Why no ``propagate`` of its own: the block is a composition; its only message passing is
+    the inner :class:`AttentionConv` (``self.attn``), which calls ``propagate``, so PyG's
+    flow, hooks and explainer apply there (register them on ``block.attn``).
+
     Equivariance: permutation equivariant, like :class:`AttentionConv` (the feed-forward part
     and the norms act on every node alone).
 

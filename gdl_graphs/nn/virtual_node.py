@@ -28,6 +28,11 @@ class VirtualNode(GDLConv):
     and :math:`\mathbf{v}'` (the pooled and transformed virtual node for the next layer);
     the MLP is OGB's ``Linear(C, 2C), BatchNorm, ReLU, Linear(2C, C), BatchNorm, ReLU``.
 
+    Why no ``propagate``: the block reads no ``edge_index``; its "edges" are the star of each
+    graph, which the ``batch`` vector already is, so the readout is one segment reduction and
+    the broadcast one gather (building star edges would only add ``N`` edges to sort). PyG's
+    edge conventions (flow, message hooks, explain masks) have nothing to act on here.
+
     Equivariance: permutation equivariant in the nodes (:math:`\mathbf{h}`) and invariant
     (:math:`\mathbf{v}'`): the readout is a sum within each graph.
 
