@@ -3,6 +3,8 @@ import struct
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 import torch
 
 from gdl_graphs.domains.mesh import mesh_to_graph, torus_mesh
@@ -217,3 +219,62 @@ def test_cli_huge_ply_index_exits_2_with_one_line(tmp_path, capsys):
     err = capsys.readouterr().err
     assert code == 2 and err.count('\n') == 1 and 'huge.ply: face index out of range' in err
     assert not (tmp_path / 'out').exists()
+
+
+# ------------------------------------------------------------- OBJ fast path == line parser
+
+def _obj_both(tmp_path, text: str):
+    """(fast-or-fallback read_mesh, the line-by-line parser alone) on the same file: each is
+    (pos, face) or the FormatError message."""
+    from gdl_graphs.io.mesh import _read_obj_lines
+    path = tmp_path / 'm.obj'
+    path.write_bytes(text.encode())
+    out = []
+    for read in (lambda: read_mesh(path, dtype=torch.float64), lambda: _read_obj_lines(path, text, torch.float64)):
+        try:
+            out.append(read())
+        except FormatError as exc:
+            out.append(str(exc))
+    return out
+
+
+BLENDER = ('# Blender 4.1\r\nmtllib cube.mtl\r\no Cube\r\nv 1.0 1.0 -1.0\r\nv 1.0 -1.0 -1.0\r\n'
+           'v 1.0 1.0 1.0\r\nv 1.0 -1.0 1.0\r\nv -1.0 1.0 -1.0\r\nv -1 -1 -1 0.5 0.5 0.5\r\n'
+           'vn -0.0 1.0 -0.0\r\nvt 0.625 0.5\r\ns 0\r\nusemtl Material\r\n'
+           'f 1/1/1 5/2/1 6/3/1 2/4/1\r\nf 3//1 4//1 2//1\r\nf 4 3 5\r\n\r\n')
+
+
+def test_obj_fast_path_reads_common_files_exactly(tmp_path):
+    from gdl_graphs.io.mesh import _read_obj_fast
+    assert _read_obj_fast(BLENDER.encode()) is not None  # the fast path takes it
+    fast, lines = _obj_both(tmp_path, BLENDER)
+    assert torch.equal(fast[0], lines[0]) and torch.equal(fast[1], lines[1])
+    assert fast[1].t().tolist() == [[0, 4, 5], [0, 5, 1], [2, 3, 1], [3, 2, 4]]
+    # digits to the last place: repr round trip of awkward doubles
+    pos = torch.tensor([[0.1, 1e-300, 5e-324], [1 / 3, -2.5e307, 123456789.123456789],
+                        [float.fromhex('0x1.fffffffffffffp-1'), 7.0, -0.0]], dtype=torch.float64)
+    write_mesh(tmp_path / 'e.obj', pos, torch.tensor([[0], [1], [2]]))
+    got, face = read_mesh(tmp_path / 'e.obj', dtype=torch.float64)
+    assert torch.equal(got, pos) and face.tolist() == [[0], [1], [2]]
+
+
+_OBJ_LINES = ['v 0 0 0', 'v 1 0 0', 'v 0 1 0 1', 'v 1 1 0 0.5 0.5 0.5', 'v\t2 2\t2', 'v 1 2',
+              'v 1e400 0 0', 'v nan 0 0', 'v 1_0 2 3', 'v 0x1 0 0', 'v 1 2 3 # c',
+              'f 1 2 3', 'f 1/1/1 2/2/2 3/3/3', 'f 1//1 2//2 3//3 4//4', 'f 2 3 4 5 6',
+              'f 1 2', 'f -1 -2 -3', 'f 1 2 0', 'f 1 2 99', 'f 1 2 3 # c', 'f 1/ 2/ 3/',
+              'f /1 2 3', 'f 1 2 +3', 'f 1 2 99999999999999999999', 'f', 'v', 'vt 0 0',
+              'vn 0 0 1', '# comment', '', '   ', '  v 1 2 3', 'o name', 's off', 'g a b',
+              'usemtl m', 'l 1 2', 'bogus 1 2', 'f 1 2 3\x0bf 1 2 3', 'v 1 2 3\x1f4',
+              'f 1 2 3 4 5 6 7 8 9', 'v 1\u00a02 3', 'f 01 002 3']
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(st.sampled_from(_OBJ_LINES), max_size=14), st.sampled_from(['\n', '\r\n']),
+       st.booleans())
+def test_obj_fast_path_equals_line_parser(tmp_path_factory, lines, end, final_newline):
+    text = end.join(['v 0 0 0', 'v 1 0 0', 'v 0 1 0'] + lines) + (end if final_newline else '')
+    fast, slow = _obj_both(tmp_path_factory.mktemp('obj'), text)
+    if isinstance(slow, str):
+        assert fast == slow
+    else:
+        assert torch.equal(fast[0], slow[0]) and torch.equal(fast[1], slow[1])

@@ -6,7 +6,11 @@ misreads legal files these parsers read correctly: a binary PLY whose faces mix 
 (bogus triangles made of two polygons' vertices), an OBJ face with negative indices in
 ``v/vt/vn`` form (index -1 kept), an OBJ face mixing index forms (wrong faces), and it raises
 a numpy TypeError on OFF files mixing polygon sizes. meshio reads no glTF and OFF triangles
-only. trimesh is used for the formats it reads well.
+only. trimesh is used for the formats it reads well. Speed: an OBJ of the usual shape (ascii;
+``v``, ``f``, ``vt``/``vn``, comments and the ignored keywords at line starts; positive indices)
+is tokenised by numpy, with floats parsed by Python's correctly rounded ``float``; any other OBJ
+goes through the line-by-line parser, which gives the same results (a property test checks it)
+and the error messages. ``scripts/bench.py --only mesh`` compares it with trimesh.
 
 :func:`read_mesh` returns ``(pos [N, 3], face [3, F])`` in PyG's layout, ready for
 :func:`gdl_graphs.domains.mesh.mesh_to_graph`. Polygons are triangulated as fans
@@ -96,8 +100,8 @@ def _finish(path, pos: np.ndarray, polys, dtype) -> Tuple[Tensor, Tensor]:
             torch.from_numpy(np.ascontiguousarray(face.T)))
 
 
-def _text(path) -> str:
-    data = check_file(path).read_bytes()
+def _text(path, data: Optional[bytes] = None) -> str:
+    data = check_file(path).read_bytes() if data is None else data
     if b'\x00' in data:
         raise FormatError(path, 'binary data in a text mesh file (a NUL byte): not an '
                                 'OBJ/OFF file?')
@@ -111,11 +115,107 @@ def _text(path) -> str:
 # --------------------------------------------------------------------------- OBJ
 
 
+_OBJ_SKIP = frozenset(('vt', 'vn', 'vp', 'g', 'o', 's', 'l', 'p', 'usemtl', 'mtllib', 'cstype',
+                       'deg', 'curv', 'surf', 'parm', 'end', 'mg', 'bevel', 'c_interp',
+                       'd_interp', 'lod', 'shadow_obj', 'trace_obj', 'vertex'))
+_OBJ_SKIP_BYTES = frozenset(k.encode() for k in _OBJ_SKIP)
+_OBJ_SLASH = re.compile(rb'/[^ \t\r\n]*')
+_POWERS_OF_TEN = 10.0 ** np.arange(16)
+
+
+def _obj_tokens(buf: np.ndarray, lines: int) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Whitespace-separated tokens of ``lines`` newline-ended lines in ``buf`` (uint8): start
+    and end offsets of every token and the number of tokens on each line."""
+    gap = (buf == 32) | (buf == 9) | (buf == 10) | (buf == 13)
+    edge = np.diff(np.concatenate([[True], gap, [True]]).astype(np.int8))
+    first, stop = np.flatnonzero(edge == -1), np.flatnonzero(edge == 1)
+    line = np.searchsorted(np.flatnonzero(buf == 10), first)
+    return first, stop, np.bincount(line, minlength=lines)[:lines]
+
+
+def _obj_ints(buf: np.ndarray, first: np.ndarray, stop: np.ndarray) -> Optional[np.ndarray]:
+    """The tokens ``buf[first:stop]`` as int64 when every one is 1 to 15 decimal digits
+    (exact in float64 along the way), else None."""
+    size = stop - first
+    if size.size and size.max() > 15:
+        return None
+    tok = np.repeat(np.arange(first.size), size)
+    at = np.arange(tok.size) + np.repeat(first - (np.cumsum(size) - size), size)
+    digit = buf[at].astype(np.int64) - 48
+    if digit.size and (digit.min() < 0 or digit.max() > 9):
+        return None
+    power = _POWERS_OF_TEN[stop[tok] - at - 1]
+    return np.bincount(tok, digit * power, minlength=first.size).astype(np.int64)
+
+
+def _read_obj_fast(data: bytes) -> Optional[tuple]:
+    """Vectorised OBJ reading of the common file: ascii; lines that start with ``v``, ``f``,
+    ``#`` or an ignored keyword; positive indices; no comment after the data of a ``v`` or
+    ``f`` line. Returns ``(pos [N, 3], face [F, 3])``, or None for anything else, which the
+    line-by-line parser then reads (same results, its error messages). Same semantics: the
+    first three values of a vertex line, the index before the first ``/`` of a face corner,
+    fan triangulation."""
+    if not data.isascii():
+        return None
+    n = len(data)
+    a = np.frombuffer(data + b'\n\n\n', np.uint8).copy()
+    if (((a - 11) <= 1) | ((a - 28) <= 3)).any():
+        return None  # \x0b \x0c \x1c-\x1f: line breaks or spaces to the str parser
+    if b'\r' in data and data.count(b'\r') != data.count(b'\r\n'):
+        return None  # lone \r line breaks
+    start = np.concatenate([[0], np.flatnonzero(a[:n] == 10) + 1])
+    c0, c1, c2 = a[start], a[start + 1], a[start + 2]
+    gap = lambda c: (c == 32) | (c == 9) | (c == 10) | (c == 13)  # noqa: E731
+    is_v, is_f = (c0 == 118) & gap(c1), (c0 == 102) & gap(c1)
+    known = is_v | is_f | (c0 == 35) | ((c0 == 118) & np.isin(c1, (116, 110, 112)) & gap(c2))
+    for i in np.flatnonzero(~known).tolist():
+        line = data[start[i]:start[i + 1] - 1] if i + 1 < start.size else data[start[i]:]
+        head = line.split(None, 1)
+        if head and (head[0] not in _OBJ_SKIP_BYTES or line[:1].isspace()):
+            return None  # an unknown keyword or an indented line
+    a[start[is_v | is_f]] = 32  # the keywords become spaces: only values are left
+    kind = np.repeat(is_v.astype(np.int8) - is_f, np.diff(np.append(start, n + 1)))
+    v, f = a[:n + 1][kind == 1], a[:n + 1][kind == -1]
+    if not v.size or (v == 35).any() or (f == 35).any():
+        return None
+    first, stop, sizes = _obj_tokens(v, int(is_v.sum()))
+    if sizes.min() < 3:
+        return None
+    try:
+        values = np.array(list(map(float, v.tobytes().split())), dtype=np.float64)
+    except ValueError:
+        return None
+    pos = values[(np.cumsum(sizes) - sizes)[:, None] + np.arange(3)]
+    if not f.size:
+        return pos, []
+    if (f == 47).any():  # a corner's index is what comes before its first '/'
+        f = np.frombuffer(_OBJ_SLASH.sub(b'', f.tobytes()), np.uint8)
+    first, stop, sizes = _obj_tokens(f, int(is_f.sum()))
+    idx = _obj_ints(f, first, stop)
+    if idx is None or sizes.min() < 3 or idx.min() < 1:
+        return None  # the line-by-line parser names the short face / handles relative indices
+    idx -= 1
+    first, per = np.cumsum(sizes) - sizes, sizes - 2  # fan (v0, v_k, v_k+1) of each polygon
+    o = np.repeat(first, per)
+    k = np.arange(int(per.sum())) - np.repeat(np.cumsum(per) - per, per) + 1
+    return pos, np.stack([idx[o], idx[o + k], idx[o + k + 1]], 1)
+
+
 def _read_obj(path, dtype) -> Tuple[Tensor, Tensor]:
+    data = check_file(path).read_bytes()
+    fast = None if b'\x00' in data else _read_obj_fast(data.removeprefix(b'\xef\xbb\xbf'))
+    if fast is not None:
+        return _finish(path, np.ascontiguousarray(fast[0], dtype=np.float64), fast[1], dtype)
+    return _read_obj_lines(path, _text(path, data), dtype)
+
+
+def _read_obj_lines(path, text: str, dtype) -> Tuple[Tensor, Tensor]:
+    """The line-by-line OBJ parser: every file the fast path declines (relative indices,
+    comments after data, odd line breaks, unicode), and the error messages."""
     verts: List[List[float]] = []
     polys: List[List[int]] = []
     unknown = 0
-    for k, raw in enumerate(_text(path).splitlines(), 1):
+    for k, raw in enumerate(text.splitlines(), 1):
         line = raw.split('#', 1)[0].strip()
         if not line:
             continue
@@ -143,9 +243,7 @@ def _read_obj(path, dtype) -> Tuple[Tensor, Tensor]:
                 raise FormatError(path, f'line {k}: a face needs at least 3 vertices, got '
                                         f'{len(idx)}')
             polys.append(idx)
-        elif key in ('vt', 'vn', 'vp', 'g', 'o', 's', 'l', 'p', 'usemtl', 'mtllib', 'cstype',
-                     'deg', 'curv', 'surf', 'parm', 'end', 'mg', 'bevel', 'c_interp',
-                     'd_interp', 'lod', 'shadow_obj', 'trace_obj', 'vertex'):
+        elif key in _OBJ_SKIP:
             continue
         else:
             unknown += 1
