@@ -79,6 +79,7 @@ def obj_rows(pos, face):
                             str(p), process=False, force='mesh', maintain_order=True),
                          'gdl read_mesh': lambda p=path: read_mesh(p)},
                         goals={'gdl read_mesh': 1.5}, rss=True,
-                        note='peak memory: resident high-water mark; trimesh returns coordinates off the '
-                             'file by up to ~6e-8 (float32-level), ours are the exact doubles'))
+                        note='peak memory: resident high-water mark; trimesh returns '
+                             'coordinates off the file by up to ~6e-8 (float32-level), ours '
+                             'are the exact doubles'))
     return rows
