@@ -41,7 +41,11 @@ NUM_RHO, NUM_THETA = 2, 8
 
 
 def decimate(pos, face, reduction):
-    import fast_simplification
+    try:
+        import fast_simplification
+    except ImportError:
+        sys.exit('bunny_isometry.py needs fast-simplification for the decimation: '
+                 'pip install fast-simplification')
     v, f = fast_simplification.simplify(pos.numpy(), face.t().numpy().astype(np.int32),
                                          target_reduction=reduction)
     return (torch.from_numpy(np.asarray(v, dtype=np.float64)),

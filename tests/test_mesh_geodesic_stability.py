@@ -74,5 +74,5 @@ def test_geodesic_descriptor_is_stable_across_resolutions_the_1ring_is_not():
     assert float(e_geo.max()) < 0.5 * float(e_ring.median())
     assert float(e_ring.median()) > 0.3
     # why: the 1-ring descriptor scales with the edge length (h3 / h2 = 0.51), the disk's not
-    assert 0.9 < r_geo < 1.1
-    assert 0.4 < r_ring < 0.65
+    assert 0.85 < r_geo < 1.15                     # measured 0.92
+    assert 0.4 < r_ring < 0.65                     # measured 0.52
