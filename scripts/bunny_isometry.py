@@ -14,9 +14,11 @@ and geodesic distances of sampled pairs).
 Needs potpourri3d (``pip install gdl-graphs[mesh]``), fast-simplification (the decimation) and
 matplotlib (the figure). Run from the repository root::
 
-    python scripts/bunny_isometry.py [--data ../shared/data/meshes] [--out docs/_static/bunny_isometry.png]
+    python scripts/bunny_isometry.py [--data DIR] [--out PNG]
 
-About four minutes on 2 cores (four ``geodesic_patches`` runs of 2.8k / 7k vertices).
+(defaults: ``../shared/data/meshes`` beside the repository, ``docs/_static/bunny_isometry.png``).
+
+About five minutes on 2 shared cores (four ``geodesic_patches`` runs of 2.8k / 7k vertices).
 """
 import argparse
 import pathlib
