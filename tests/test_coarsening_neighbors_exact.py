@@ -13,7 +13,9 @@ from gdl_graphs.coarsening import knn, knn_graph, radius, radius_graph
 from gdl_graphs.coarsening import neighbors as nb
 from gdl_graphs.domains.pointcloud import to_graph
 
-METHODS = ['kdtree', 'torch']
+# the CPU k-d tree (radius: the dual-tree pass of all pairs, its all-at-once sort for crowded
+# rows, the k-bounded queries) and the torch grid / brute force that CUDA runs
+METHODS = ['kdtree', 'kdtree-crowded', 'kdtree-bounded', 'torch']
 
 
 def _sq_table(x, y):
@@ -45,9 +47,15 @@ def reference(x, y, k, bx=None, by=None, r=None, self_excl=False):
     return torch.stack([rows[keep], order[keep]])
 
 
+def use(monkeypatch, method):
+    monkeypatch.setattr(nb, '_CPU_METHOD', method.split('-')[0])
+    monkeypatch.setattr(nb, '_PAIRS_MEAN', -math.inf if 'bounded' in method else math.inf)
+    monkeypatch.setattr(nb, '_CROWDED', -(1 << 40) if 'crowded' in method else 1 << 20)
+
+
 @pytest.fixture(params=METHODS)
 def method(request, monkeypatch):
-    monkeypatch.setattr(nb, '_CPU_METHOD', request.param)
+    use(monkeypatch, request.param)
     return request.param
 
 
@@ -146,10 +154,11 @@ def test_paths_agree_on_larger_batched_cloud(monkeypatch):
     b = torch.randint(0, 4, (3000,), generator=g)
     out = {}
     for m in METHODS:
-        monkeypatch.setattr(nb, '_CPU_METHOD', m)
-        out[m] = (knn_graph(x, 12, b), radius_graph(x, 0.3, b, max_num_neighbors=20))
-    assert torch.equal(out['kdtree'][0], out['torch'][0])
-    assert torch.equal(out['kdtree'][1], out['torch'][1])
+        use(monkeypatch, m)
+        out[m] = (knn_graph(x, 12, b), radius_graph(x, 0.3, b, max_num_neighbors=20),
+                  radius(x, x[::3], 0.3, b, b[::3], max_num_neighbors=20))
+    for m in METHODS[:-1]:
+        assert all(torch.equal(a, b) for a, b in zip(out[m], out['torch']))
 
 
 @pytest.mark.parametrize('scale', [1e20, 1e-18])

@@ -12,7 +12,13 @@ How it searches (the fastest exact method for the device and the data):
   recomputed here (below) and a query is accepted only when its ``k``-th distance is
   strictly below the ``(k+1)``-th (with a relative margin of ``1e-9`` for the tree's own
   rounding); otherwise (ties, duplicates) it asks again with 4x more candidates, up to the
-  whole example. Never approximate.
+  whole example. Never approximate. ``radius`` / ``radius_graph`` first ask the tree how many
+  points 1,024 evenly spaced queries hold within ``r``; when that is at most
+  ``1.5 max_num_neighbors + 4`` on average (the usual use), every pair within ``r`` comes from
+  one dual-tree pass (``query_pairs`` for a graph, ``sparse_distance_matrix`` for two sets),
+  distances are recomputed here, rows are grouped by a CSR conversion (a counting sort) and
+  each row sorted by ``(distance, index)``; otherwise (dense data, large ``r``) it runs the
+  ``k``-bounded queries above, which keep memory at O(N k).
 - **CUDA** (any device but the CPU), up to 3 dimensions: a uniform grid with a cell width
   adapted to the data (about ``0.4 k`` points per cell, median over examples); a query
   searches the block of cells around its own and is accepted when its ``k``-th distance is
@@ -40,7 +46,8 @@ Conventions (what tests check against brute force, identical on every path):
 - ``radius`` keeps points with distance ``<= r``; when more than ``max_num_neighbors``
   qualify it keeps the nearest (torch-cluster keeps an unspecified subset).
 
-Memory: :math:`O(N k)` for the output plus chunks of at most ``2**22`` candidates.
+Memory: :math:`O(N k)` for the output plus chunks of at most ``2**22`` candidates (the
+radius pass: O(pairs within ``r``), about ``N k`` or fewer by the sample above).
 """
 from __future__ import annotations
 
@@ -48,6 +55,7 @@ import math
 from typing import Optional, Tuple
 
 import numpy as np
+import scipy.sparse
 import torch
 from torch import Tensor
 
@@ -62,6 +70,8 @@ _OCCUPANCY = 0.4         # target points per grid cell, times k
 _INT_MAX = torch.iinfo(torch.long).max
 _MAX_BLOCK = 4096         # cells in a search block before falling back to brute force
 _CERT = 1e-9              # relative margin for the k-d tree's own rounding
+_PAIRS_MEAN = 1.5         # radius: one dual-tree pass when a query holds <= 1.5 k + 4 points
+_CROWDED = 1 << 20        # radius: padding allowed for the per-row sort of the pairs
 # 'kdtree' on CPU; tests set 'torch' to check the CUDA algorithms on CPU against it
 _CPU_METHOD = 'kdtree'
 
@@ -567,6 +577,68 @@ class _KDSearch:
         proven = ~full | (thr < last * (1 - _CERT))
         return d2, idx, proven
 
+    def pairs(self, same: bool, flip: bool) -> Optional[Tensor]:
+        """Radius search in one dual-tree pass (scipy's ``query_pairs``, or
+        ``sparse_distance_matrix`` for two sets): every pair within ``r``, exact distances,
+        rows in (distance, index) order, cut at ``k``. Several times faster than ``k``-bounded
+        queries when ``r`` holds about ``k`` points or fewer; None when a sample of the queries
+        says it holds many more (dense data, large ``r``): the bounded queries then keep
+        memory at O(N k)."""
+        from scipy.spatial import cKDTree
+        ny, k = self.ya.shape[0], self.k
+        sample = self.ya[::max(1, ny // 1024)]
+        found = self.tree.query_ball_point(sample, self.bound, return_length=True)
+        if float(np.mean(found)) > _PAIRS_MEAN * k + 4:
+            return None
+        if same:  # each unordered pair once; its distance serves both directions
+            p = self.tree.query_pairs(self.bound, output_type='ndarray')
+            i, j = p[:, 0], p[:, 1]
+            d2 = np.square(np.take(self.xT_np[0], j) - np.take(self.xT_np[0], i))
+            for c in range(1, self.xT_np.shape[0]):
+                d2 += np.square(np.take(self.xT_np[c], j) - np.take(self.xT_np[c], i))
+            row, col, d2 = np.concatenate([i, j]), np.concatenate([j, i]), np.tile(d2, 2)
+            if self.self_ok:
+                ar = np.arange(ny)
+                row, col = np.concatenate([row, ar]), np.concatenate([col, ar])
+                d2 = np.concatenate([d2, np.zeros(ny)])
+        else:
+            m = cKDTree(self.ya, balanced_tree=False, compact_nodes=False) \
+                .sparse_distance_matrix(self.tree, self.bound, output_type='ndarray')
+            row, col = m['i'], m['j']
+            yT = self.ys_np.T
+            d2 = np.square(np.take(self.xT_np[0], col) - np.take(yT[0], row))
+            for c in range(1, yT.shape[0]):
+                d2 += np.square(np.take(self.xT_np[c], col) - np.take(yT[c], row))
+        keep = d2 <= self.r2
+        if self.multi:
+            keep &= (self.bx.numpy()[col] == self.by.numpy()[row])
+        row, col, d2 = row[keep], col[keep], d2[keep]
+        # grouped by row, columns ascending: a CSR conversion (a counting sort, linear time)
+        csr = scipy.sparse.csr_matrix((d2, (row, col)), shape=(ny, self.n))
+        csr.sort_indices()
+        col, d2 = csr.indices.astype(np.int64), csr.data
+        count = np.diff(csr.indptr)
+        start = csr.indptr[:-1].astype(np.int64)
+        width = int(count.max()) if col.size else 0
+        if ny * width > 8 * col.size + _CROWDED:  # a few crowded rows: sort all at once
+            row = np.repeat(np.arange(ny), count)
+            order = np.lexsort((col, d2, row))  # same rows, same counts: rank by position
+            order = order[np.arange(col.size) - np.repeat(start, count) < k]
+            row, col = row[order], col[order]
+        else:  # each row by distance; a stable sort keeps ties in column order
+            table = torch.full((ny, width), math.inf, dtype=torch.float64)
+            slot = np.arange(col.size) - np.repeat(start, count)
+            table[torch.from_numpy(np.repeat(np.arange(ny), count)),
+                  torch.from_numpy(slot)] = torch.from_numpy(d2)
+            slot = torch.sort(table, dim=1, stable=True).indices[:, :k]
+            keep = slot < torch.from_numpy(count).unsqueeze(1)
+            col = torch.from_numpy(col)[(torch.from_numpy(start).unsqueeze(1) + slot)[keep]]
+            row = torch.arange(ny).unsqueeze(1).expand_as(slot)[keep]
+        out = torch.empty(2, len(row), dtype=torch.long)
+        out[1 if flip else 0] = torch.as_tensor(row)
+        out[0 if flip else 1] = torch.as_tensor(col)
+        return out
+
     def search(self, queries: Tensor):
         """Yields ``(q, d2, idx)`` chunk by chunk, rows in (distance, index) order."""
         kq0 = min(self.k + (0 if self.self_ok else 1) + 1, self.n)
@@ -590,6 +662,10 @@ def _kd_search(xs: Tensor, ys: Tensor, bx: Tensor, by: Tensor, k: int, r2: Optio
     """The ``[2, E]`` result of the k-d tree search, written chunk by chunk into its output
     (rows ``(query, point)``, or ``(point, query)`` when ``flip``)."""
     kd = _KDSearch(xs, ys, bx, by, k, r2, self_ok)
+    if r2 is not None:
+        out = kd.pairs(ys is xs and by is bx, flip)
+        if out is not None:
+            return out
     queries = torch.arange(ys.size(0))
     parts, total = [], 0
     exact = r2 is None and not kd.multi and xs.size(0) > k   # every query gets exactly k
