@@ -230,7 +230,8 @@ def _obj_both(tmp_path, text: str):
     path = tmp_path / 'm.obj'
     path.write_bytes(text.encode())
     out = []
-    for read in (lambda: read_mesh(path, dtype=torch.float64), lambda: _read_obj_lines(path, text, torch.float64)):
+    for read in (lambda: read_mesh(path, dtype=torch.float64),
+                 lambda: _read_obj_lines(path, text, torch.float64)):
         try:
             out.append(read())
         except FormatError as exc:
