@@ -187,3 +187,25 @@ def test_radius_far_below_the_data_scale_keeps_coincident_points(method, monkeyp
     assert torch.equal(radius(x[:1], x[:1], 1e-300), torch.tensor([[0], [0]]))
     far = torch.tensor([[0.0], [1.0]], dtype=torch.float64)
     assert radius_graph(far, 1e-300).size(1) == 0
+
+
+def test_same_graphs_as_torch_cluster_on_distinct_points():
+    """torch-cluster, where it is installed, gives the same edge sets on distinct points (it
+    orders a row's neighbours its own way, and asks k + 1 and drops self-loops)."""
+    torch_cluster = pytest.importorskip('torch_cluster')
+    g = torch.Generator().manual_seed(11)
+    x = torch.randn(2000, 3, generator=g, dtype=torch.float64)
+    b = torch.randint(0, 3, (2000,), generator=g).sort().values
+
+    def edges(ei):
+        return sorted(map(tuple, ei.t().tolist()))
+
+    assert edges(knn_graph(x, 12, b)) == edges(torch_cluster.knn_graph(x, 12, b))
+    d, _ = _sq_table(x, x)
+    vals = d[d > 0].unique()                        # sorted
+    i = 15_000 + int(vals[15_001:16_001].sub(vals[15_000:16_000]).argmax())
+    r2 = float(vals[i] + vals[i + 1]) / 2          # a radius in the widest gap there
+    assert ((d - r2).abs() < 1e-9 * r2).sum() == 0  # no pair on the rim
+    r = math.sqrt(r2)
+    assert edges(radius_graph(x, r, b, max_num_neighbors=2000)) == \
+        edges(torch_cluster.radius_graph(x, r, b, max_num_neighbors=2000))
