@@ -38,6 +38,9 @@ class Row:
     note: str = ''
     rss: bool = False  # CPU peak memory as the process's resident high-water mark (counts
     #                    numpy, scipy and C++ allocations that torch's allocator never sees)
+    rounds: Optional[int] = None  # this row's rounds, overriding --rounds (a minutes-long
+    #                               one-shot call: 1, with warmup=False)
+    warmup: bool = True  # one untimed call of every candidate first
 
 
 def peak_rss(fn: Callable[[], object]) -> int:
@@ -86,11 +89,11 @@ def peak_memory(fn: Callable[[], object], device: str, rss: bool = False) -> int
 
 def time_row(row: Row, rounds: int, device: str) -> Dict[str, dict]:
     sync = torch.cuda.synchronize if device.startswith('cuda') else (lambda: None)
-    for fn in row.candidates.values():  # warm-up (caches, allocator, kernels)
+    for fn in row.candidates.values() if row.warmup else ():  # caches, allocator, kernels
         fn()
         sync()
     best = {k: float('inf') for k in row.candidates}
-    for _ in range(rounds):
+    for _ in range(row.rounds or rounds):
         for k, fn in row.candidates.items():
             sync()
             t0 = time.perf_counter()
