@@ -637,7 +637,7 @@ def _face_operators(v, f, normal, frame):
     return cot, ang, area2, G, D, conn
 
 
-def _pcg(A, b, rtol: float = 1e-12, maxiter: int = 1000):
+def _pcg(A, b, rtol: float = 1e-10, maxiter: int = 1000):
     """Solve the Hermitian positive definite ``A x = b`` (sparse, block diagonal: one block
     per patch) by Jacobi-preconditioned conjugate gradients to the relative residual ``rtol``.
     The heat and vector heat operators ``M + t L`` of a patch are well conditioned (their
@@ -759,7 +759,7 @@ def _patch_chunk(ops, v, f, frame, centres, M, vf, radius, t):
 
 
 def geodesic_patches(pos: Tensor, face: Tensor, radius: float, margin: float = 2.0,
-                     t_coef: float = 1.0, max_chunk: int = 300_000) -> Data:
+                     t_coef: float = 1.0, max_chunk: int = 100_000) -> Data:
     r"""Geodesic disks with geodesic polar coordinates and parallel transport (Masci et al.
     2015's patches), on the frames of :func:`mesh_to_graph`.
 
