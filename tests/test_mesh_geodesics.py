@@ -1,4 +1,5 @@
-"""Geodesic distance and geodesic polar patches (potpourri3d's heat / vector heat methods)
+"""Geodesic distance and geodesic polar patches (heat / vector heat methods: potpourri3d's,
+and the patch solver's own assembly of the same operators, checked against the library)
 against exact geometry: great circles and tangent angles on the unit sphere, Euclidean
 geometry on a plane; gauge consistency with mesh_to_graph; bad input."""
 import math
@@ -160,3 +161,54 @@ def test_transform_twin_keeps_attributes():
     ref = geodesic_patches(ico.pos, ico.face, 0.9)
     assert torch.equal(out.x, x) and torch.equal(out.edge_index, ref.edge_index)
     assert torch.equal(out.edge_coords, ref.edge_coords)
+
+
+def test_patch_distances_are_the_library_heat_method_on_the_crop():
+    # with a margin that makes every crop the whole sphere, each patch's distances are
+    # potpourri3d's heat method from its centre (same cotan operators, same heat time; the
+    # library's default intrinsic-Delaunay 'robust' Laplacian, which also mollifies edge
+    # lengths by 1e-5, is off), to solver precision
+    import numpy as np
+    import potpourri3d as pp3d
+    ico = icosphere(2)
+    g = geodesic_patches(ico.pos, ico.face, 0.9, margin=10.0)
+    solver = pp3d.MeshHeatMethodDistanceSolver(ico.pos.numpy(), ico.face.t().numpy(), 1.0,
+                                               use_robust=False)
+    ref = torch.from_numpy(np.stack([solver.compute_distance(i) for i in range(ico.num_nodes)]))
+    s, t = g.edge_index
+    assert torch.allclose(g.edge_coords[:, 0], ref[t, s] - ref[t, t], rtol=0, atol=1e-8)
+    # and the patch is exactly the vertices within the radius (the centre excluded)
+    inside = (ref - ref.diagonal().unsqueeze(1) <= 0.9)
+    inside.fill_diagonal_(False)
+    assert g.edge_index.size(1) == int(inside.sum()) and bool(inside[t, s].all())
+
+
+def test_a_sheet_inside_the_ball_but_not_connected_is_not_in_the_patch():
+    # two parallel planes 0.05 apart: the Euclidean ball of every crop holds both, the patches
+    # only the centre's own sheet, with the distances of the sheet alone
+    pos, face = grid(9)
+    n = pos.size(0)
+    two = torch.cat([pos, pos + torch.tensor([0.0, 0.0, 0.05], dtype=pos.dtype)])
+    g2 = geodesic_patches(two, torch.cat([face, face + n], 1), 0.3)
+    g1 = geodesic_patches(pos, face, 0.3)
+    s, t = g2.edge_index
+    assert bool(((s < n) == (t < n)).all())
+    low = t < n
+    assert torch.equal(g2.edge_index[:, low], g1.edge_index)
+    assert torch.allclose(g2.edge_coords[low], g1.edge_coords, atol=1e-7)
+    assert torch.allclose(g2.edge_coords[~low], g1.edge_coords, atol=1e-7)
+
+
+def test_conjugate_gradients_fall_back_to_lu_when_not_positive_definite():
+    import numpy as np
+    import scipy.sparse as sp
+    from gdl_graphs.domains.mesh import _pcg
+    rng = np.random.default_rng(0)
+    a = rng.standard_normal((30, 30)) + 1j * rng.standard_normal((30, 30))
+    b = rng.standard_normal(30) + 1j * rng.standard_normal(30)
+    spd = a @ a.conj().T + 30 * np.eye(30)
+    indefinite = spd - 60 * np.eye(30)
+    for m in (spd, indefinite):
+        x = _pcg(sp.csr_matrix(m), b)
+        assert np.allclose(m @ x, b, rtol=0, atol=1e-8 * np.abs(b).max())
+    assert np.linalg.eigvalsh(indefinite).min() < 0 < np.linalg.eigvalsh(indefinite).max()
