@@ -18,7 +18,7 @@ matplotlib (the figure). Run from the repository root::
 
 (defaults: ``../shared/data/meshes`` beside the repository, ``docs/_static/bunny_isometry.png``).
 
-About five minutes on 2 shared cores (four ``geodesic_patches`` runs of 2.8k / 7k vertices).
+About three minutes on 2 shared cores (four ``geodesic_patches`` runs of 2.8k / 7k vertices).
 """
 import argparse
 import pathlib

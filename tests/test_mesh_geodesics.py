@@ -212,3 +212,18 @@ def test_conjugate_gradients_fall_back_to_lu_when_not_positive_definite():
         x = _pcg(sp.csr_matrix(m), b)
         assert np.allclose(m @ x, b, rtol=0, atol=1e-8 * np.abs(b).max())
     assert np.linalg.eigvalsh(indefinite).min() < 0 < np.linalg.eigvalsh(indefinite).max()
+
+
+def test_the_two_solvers_agree_on_a_regular_mesh():
+    # solver='potpourri3d' runs the library's own solvers (intrinsic Delaunay Laplacian, its
+    # intrinsic connection) on the same crops: on a Delaunay mesh the same distances, and angles
+    # within the discretisation difference of the two connections
+    ico = icosphere(2)
+    a = geodesic_patches(ico.pos, ico.face, 0.5)
+    b = geodesic_patches(ico.pos, ico.face, 0.5, solver='potpourri3d')
+    assert torch.equal(a.edge_index, b.edge_index)
+    assert float((a.edge_coords[:, 0] - b.edge_coords[:, 0]).abs().max()) < 1e-5
+    assert float(wrap(a.edge_coords[:, 1] - b.edge_coords[:, 1]).abs().max()) < 0.01
+    assert float(wrap(a.connection - b.connection).abs().max()) < 0.01
+    with pytest.raises(ValueError, match="solver must be 'fast' or 'potpourri3d'"):
+        geodesic_patches(ico.pos, ico.face, 0.5, solver='exact')
