@@ -759,7 +759,7 @@ def _patch_chunk(ops, v, f, frame, centres, M, vf, radius, t):
 
 
 # ----- the previous solver, kept as solver='potpourri3d': the library's own heat and vector heat
-# solvers on the union of the crops (its robust, intrinsic-Delaunay Laplacian; ~8x slower)
+# solvers on the union of the crops (its robust, intrinsic-Delaunay Laplacian; ~3x slower)
 
 
 def _vertex_gradient(v, f, u):
@@ -915,7 +915,7 @@ def geodesic_patches(pos: Tensor, face: Tensor, radius: float, margin: float = 2
             the mesh, :func:`mesh_to_graph`'s connection), block-diagonal conjugate gradients;
             ``'potpourri3d'``: the library's solvers on the union of the crops, with its
             robust (intrinsic Delaunay, mollified) Laplacian and its intrinsic connection:
-            about 8x slower, more accurate on irregular meshes with obtuse triangles (README).
+            about 3x slower, more accurate on irregular meshes with obtuse triangles (README).
 
     Returns:
         :func:`mesh_to_graph`'s ``Data`` whose ``edge_index [2, E]``, ``edge_coords [E, 2]`` and
