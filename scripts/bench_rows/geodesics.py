@@ -1,27 +1,19 @@
 """Geodesic rows: geodesic_patches (radius = 3 mean edge lengths) against mesh_to_graph's
 1-ring on the same torus (100k vertices; --quick: 2400), GeodesicPolarConv fwd+bwd on the
-patches against GraphConv on the same edges, and reading an ascii OBJ (ours) against trimesh's
-own loader. Needs trimesh (the rows are skipped without it).
+patches against GraphConv on the same edges (reading that torus as an OBJ against trimesh is
+a row of mesh.py).
 
 The full-size geodesic_patches call takes minutes: that row runs once (rounds=1, no warm-up;
 a second call measures the resident peak), and the convolution row (warm-up, one round) uses
 the patches of that call, so the module runs geodesic_patches twice in all."""
-import pathlib
-import tempfile
-
 import torch
 
 from bench import Row
 from gdl_graphs.domains.mesh import geodesic_patches, mesh_to_graph, torus_mesh
-from gdl_graphs.io import read_mesh, write_mesh
 from gdl_graphs.nn import GeodesicPolarConv, GraphConv
 
 
 def rows(quick: bool, device: str):
-    try:
-        import trimesh
-    except ImportError:
-        return []
     n_major, n_minor = (60, 40) if quick else (400, 250)
     pos, face = torus_mesh(n_major, n_minor)
     one_ring = mesh_to_graph(pos, face)
@@ -59,10 +51,6 @@ def rows(quick: bool, device: str):
             f().sum().backward()
         return run
 
-    folder = pathlib.Path(tempfile.mkdtemp())
-    obj = folder / 'torus.obj'
-    write_mesh(obj, pos, face)
-
     once = {} if quick else {'rounds': 1, 'warmup': False}
     return [Row(f'geodesic_patches torus N={n} radius=3h', 'mesh_to_graph 1-ring',
                 {'mesh_to_graph 1-ring': lambda: mesh_to_graph(pos, face),
@@ -73,9 +61,4 @@ def rows(quick: bool, device: str):
                 'gdl GraphConv 16->16 (same edges)',
                 {'gdl GraphConv 16->16 (same edges)': step(graph_conv),
                  'GeodesicPolarConv 2x8 bins': step(polar_conv)},
-                rounds=None if quick else 1),
-            Row(f'read ascii OBJ N={n}', 'trimesh.load',
-                {'trimesh.load': lambda: trimesh.load(str(obj), process=False, force='mesh',
-                                                      maintain_order=True),
-                 'gdl read_mesh': lambda: read_mesh(obj)},
-                goals={'gdl read_mesh': 1.5})]
+                rounds=None if quick else 1)]
