@@ -13,9 +13,9 @@ from gdl_graphs.coarsening import knn, knn_graph, radius, radius_graph
 from gdl_graphs.coarsening import neighbors as nb
 from gdl_graphs.domains.pointcloud import to_graph
 
-# the CPU k-d tree (radius: the dual-tree pass of all pairs, its all-at-once sort for crowded
-# rows, the k-bounded queries) and the torch grid / brute force that CUDA runs
-METHODS = ['kdtree', 'kdtree-crowded', 'kdtree-bounded', 'torch']
+# the CPU k-d tree (radius: the dual-tree pass of all pairs, or the k-bounded queries) and the
+# torch grid / brute force that CUDA runs
+METHODS = ['kdtree', 'kdtree-bounded', 'torch']
 
 
 def _sq_table(x, y):
@@ -50,7 +50,6 @@ def reference(x, y, k, bx=None, by=None, r=None, self_excl=False):
 def use(monkeypatch, method):
     monkeypatch.setattr(nb, '_CPU_METHOD', method.split('-')[0])
     monkeypatch.setattr(nb, '_PAIRS_MEAN', -math.inf if 'bounded' in method else math.inf)
-    monkeypatch.setattr(nb, '_CROWDED', -(1 << 40) if 'crowded' in method else 1 << 20)
 
 
 @pytest.fixture(params=METHODS)

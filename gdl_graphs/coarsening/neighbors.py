@@ -17,7 +17,7 @@ How it searches (the fastest exact method for the device and the data):
   ``1.5 max_num_neighbors + 4`` on average (the usual use), every pair within ``r`` comes from
   one dual-tree pass (``query_pairs`` for a graph, ``sparse_distance_matrix`` for two sets),
   distances are recomputed here, rows are grouped by a CSR conversion (a counting sort) and
-  each row sorted by ``(distance, index)``; otherwise (dense data, large ``r``) it runs the
+  sorted inside by ``(distance, index)`` (a sort by row and the distance's stable rank); otherwise (dense data, large ``r``) it runs the
   ``k``-bounded queries above, which keep memory at O(N k).
 - **CUDA** (any device but the CPU), up to 3 dimensions: a uniform grid with a cell width
   adapted to the data (about ``0.4 k`` points per cell, median over examples); a query
@@ -71,7 +71,6 @@ _INT_MAX = torch.iinfo(torch.long).max
 _MAX_BLOCK = 4096         # cells in a search block before falling back to brute force
 _CERT = 1e-9              # relative margin for the k-d tree's own rounding
 _PAIRS_MEAN = 1.5         # radius: one dual-tree pass when a query holds <= 1.5 k + 4 points
-_CROWDED = 1 << 20        # radius: padding allowed for the per-row sort of the pairs
 # 'kdtree' on CPU; tests set 'torch' to check the CUDA algorithms on CPU against it
 _CPU_METHOD = 'kdtree'
 
@@ -577,6 +576,13 @@ class _KDSearch:
         proven = ~full | (thr < last * (1 - _CERT))
         return d2, idx, proven
 
+    def _within(self, d2: np.ndarray, row: np.ndarray, col: np.ndarray) -> np.ndarray:
+        """Which pairs are within ``r`` (exact ``d2``) and in the same example."""
+        keep = d2 <= self.r2
+        if self.multi:
+            keep &= self.bx.numpy()[col] == self.by.numpy()[row]
+        return keep
+
     def pairs(self, same: bool, flip: bool) -> Optional[Tensor]:
         """Radius search in one dual-tree pass (scipy's ``query_pairs``, or
         ``sparse_distance_matrix`` for two sets): every pair within ``r``, exact distances,
@@ -596,7 +602,11 @@ class _KDSearch:
             d2 = np.square(np.take(self.xT_np[0], j) - np.take(self.xT_np[0], i))
             for c in range(1, self.xT_np.shape[0]):
                 d2 += np.square(np.take(self.xT_np[c], j) - np.take(self.xT_np[c], i))
+            keep = self._within(d2, i, j)
+            i, j, d2 = i[keep], j[keep], d2[keep]
+            del p, keep
             row, col, d2 = np.concatenate([i, j]), np.concatenate([j, i]), np.tile(d2, 2)
+            del i, j
             if self.self_ok:
                 ar = np.arange(ny)
                 row, col = np.concatenate([row, ar]), np.concatenate([col, ar])
@@ -605,35 +615,32 @@ class _KDSearch:
             m = cKDTree(self.ya, balanced_tree=False, compact_nodes=False) \
                 .sparse_distance_matrix(self.tree, self.bound, output_type='ndarray')
             row, col = m['i'], m['j']
+            del m
             yT = self.ys_np.T
             d2 = np.square(np.take(self.xT_np[0], col) - np.take(yT[0], row))
             for c in range(1, yT.shape[0]):
                 d2 += np.square(np.take(self.xT_np[c], col) - np.take(yT[c], row))
-        keep = d2 <= self.r2
-        if self.multi:
-            keep &= (self.bx.numpy()[col] == self.by.numpy()[row])
-        row, col, d2 = row[keep], col[keep], d2[keep]
-        # grouped by row, columns ascending: a CSR conversion (a counting sort, linear time)
+            keep = self._within(d2, row, col)
+            row, col, d2 = row[keep], col[keep], d2[keep]
+        # grouped by row, columns ascending: a CSR conversion (a linear-time counting sort)
         csr = scipy.sparse.csr_matrix((d2, (row, col)), shape=(ny, self.n))
+        del row, col, d2
         csr.sort_indices()
-        col, d2 = csr.indices.astype(np.int64), csr.data
-        count = np.diff(csr.indptr)
-        start = csr.indptr[:-1].astype(np.int64)
-        width = int(count.max()) if col.size else 0
-        if ny * width > 8 * col.size + _CROWDED:  # a few crowded rows: sort all at once
-            row = np.repeat(np.arange(ny), count)
-            order = np.lexsort((col, d2, row))  # same rows, same counts: rank by position
-            order = order[np.arange(col.size) - np.repeat(start, count) < k]
-            row, col = row[order], col[order]
-        else:  # each row by distance; a stable sort keeps ties in column order
-            table = torch.full((ny, width), math.inf, dtype=torch.float64)
-            slot = np.arange(col.size) - np.repeat(start, count)
-            table[torch.from_numpy(np.repeat(np.arange(ny), count)),
-                  torch.from_numpy(slot)] = torch.from_numpy(d2)
-            slot = torch.sort(table, dim=1, stable=True).indices[:, :k]
-            keep = slot < torch.from_numpy(count).unsqueeze(1)
-            col = torch.from_numpy(col)[(torch.from_numpy(start).unsqueeze(1) + slot)[keep]]
-            row = torch.arange(ny).unsqueeze(1).expand_as(slot)[keep]
+        col, d2, count = csr.indices, csr.data, np.diff(csr.indptr)
+        del csr
+        # then by distance inside a row: sort by (row, rank of the distance), the rank from a
+        # stable sort, so that equal distances keep the column order
+        rank = np.empty(d2.size, dtype=np.int64)
+        rank[np.argsort(d2, kind='stable')] = np.arange(d2.size)
+        del d2
+        row = np.repeat(np.arange(ny, dtype=np.int64), count)
+        order = np.argsort((row << 32) | rank)           # unique keys
+        del rank
+        col = col[order].astype(np.int64)
+        del order
+        if count.size and count.max() > k:                # keep the k nearest of a row
+            first = np.arange(col.size) - np.repeat(np.cumsum(count) - count, count) < k
+            row, col = row[first], col[first]
         out = torch.empty(2, len(row), dtype=torch.long)
         out[1 if flip else 0] = torch.as_tensor(row)
         out[0 if flip else 1] = torch.as_tensor(col)
