@@ -279,3 +279,10 @@ def test_obj_fast_path_equals_line_parser(tmp_path_factory, lines, end, final_ne
         assert fast == slow
     else:
         assert torch.equal(fast[0], slow[0]) and torch.equal(fast[1], slow[1])
+
+
+def test_obj_slash_tails_dropped_block_by_block():
+    from gdl_graphs.io.mesh import _OBJ_SLASH, _drop_slash_suffixes
+    text = b''.join(b' %d/%d/%d %d//7 %d\n' % (i, i + 1, i + 2, 3 * i, i) for i in range(200))
+    for step in (1, 7, 64, 1 << 20):
+        assert _drop_slash_suffixes(text, step).tobytes() == _OBJ_SLASH.sub(b'', text)

@@ -133,19 +133,41 @@ def _obj_tokens(buf: np.ndarray, lines: int) -> Tuple[np.ndarray, np.ndarray, np
     return first, stop, np.bincount(line, minlength=lines)[:lines]
 
 
-def _obj_ints(buf: np.ndarray, first: np.ndarray, stop: np.ndarray) -> Optional[np.ndarray]:
+def _obj_ints(buf: np.ndarray, first: np.ndarray, stop: np.ndarray,
+              block: int = 1 << 17) -> Optional[np.ndarray]:
     """The tokens ``buf[first:stop]`` as int64 when every one is 1 to 15 decimal digits
-    (exact in float64 along the way), else None."""
-    size = stop - first
-    if size.size and size.max() > 15:
-        return None
-    tok = np.repeat(np.arange(first.size), size)
-    at = np.arange(tok.size) + np.repeat(first - (np.cumsum(size) - size), size)
-    digit = buf[at].astype(np.int64) - 48
-    if digit.size and (digit.min() < 0 or digit.max() > 9):
-        return None
-    power = _POWERS_OF_TEN[stop[tok] - at - 1]
-    return np.bincount(tok, digit * power, minlength=first.size).astype(np.int64)
+    (exact in float64 along the way), else None. Blocks of tokens bound the per-digit index
+    arrays; int32 offsets (``buf`` is under 2 GiB here)."""
+    out = np.empty(first.size, dtype=np.int64)
+    for s in range(0, first.size, block):
+        lo, hi = first[s:s + block], stop[s:s + block]
+        size = (hi - lo).astype(np.int32)
+        if size.max() > 15:
+            return None
+        tok = np.repeat(np.arange(lo.size, dtype=np.int32), size)
+        at = np.arange(tok.size, dtype=np.int32)
+        at += np.repeat((lo - (np.cumsum(size) - size)).astype(np.int32), size)
+        digit = buf[at] - np.uint8(48)                    # wraps below '0': > 9 too
+        if digit.max() > 9:
+            return None
+        place = hi.astype(np.int32)[tok]
+        place -= at + 1
+        value = _POWERS_OF_TEN[place]
+        value *= digit
+        out[s:s + block] = np.bincount(tok, value, minlength=lo.size)
+    return out
+
+
+def _drop_slash_suffixes(text: bytes, step: int = 1 << 20) -> np.ndarray:
+    """``text`` without the ``/...`` tail of every token, by blocks of whole lines (a regex
+    over the whole text holds a piece object per match at once)."""
+    parts, s = [], 0
+    while s < len(text):
+        e = text.find(b'\n', s + step)
+        e = len(text) if e < 0 else e + 1
+        parts.append(_OBJ_SLASH.sub(b'', text[s:e]))
+        s = e
+    return np.frombuffer(b''.join(parts), np.uint8)
 
 
 def _read_obj_fast(data: bytes) -> Optional[tuple]:
@@ -158,7 +180,8 @@ def _read_obj_fast(data: bytes) -> Optional[tuple]:
     if not data.isascii():
         return None
     n = len(data)
-    a = np.frombuffer(data + b'\n\n\n', np.uint8).copy()
+    a = np.empty(n + 3, dtype=np.uint8)
+    a[:n], a[n:] = np.frombuffer(data, np.uint8), 10
     if (((a - 11) <= 1) | ((a - 28) <= 3)).any():
         return None  # \x0b \x0c \x1c-\x1f: line breaks or spaces to the str parser
     if b'\r' in data and data.count(b'\r') != data.count(b'\r\n'):
@@ -189,7 +212,7 @@ def _read_obj_fast(data: bytes) -> Optional[tuple]:
     if not f.size:
         return pos, []
     if (f == 47).any():  # a corner's index is what comes before its first '/'
-        f = np.frombuffer(_OBJ_SLASH.sub(b'', f.tobytes()), np.uint8)
+        f = _drop_slash_suffixes(f.tobytes())
     first, stop, sizes = _obj_tokens(f, int(is_f.sum()))
     idx = _obj_ints(f, first, stop)
     if idx is None or sizes.min() < 3 or idx.min() < 1:
