@@ -1,9 +1,7 @@
 """The OGB scripts end to end on tiny built folders: results JSON, interrupt + --resume gives
 the identical result, one-line errors without partial files, and torchrun with 2 CPU ranks."""
-import importlib.util
 import json
 import os
-import pathlib
 import subprocess
 import sys
 
@@ -13,22 +11,7 @@ import torch
 
 pytest.importorskip('ogb')
 
-SCRIPTS = pathlib.Path(__file__).resolve().parents[1] / 'scripts'
-
-
-
-def load_script(name):
-    sys.path.insert(0, str(SCRIPTS))
-    spec = importlib.util.spec_from_file_location(f'_script_{name}', SCRIPTS / f'{name}.py')
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
-
-
-def run(name, argv):
-    mod = load_script(name)
-    common = sys.modules['_ogb_common']
-    return common.cli(mod.main, argv)
+from _scripts import SCRIPTS, run  # noqa: E402
 
 
 def mols(num, seed=0):

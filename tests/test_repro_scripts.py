@@ -2,11 +2,9 @@
 in the real formats (Planetoid's ``ind.*`` pickles, TU's text files): valid results JSON whose
 summary agrees with its runs, the papers' recipes, and one-line errors (exit 2) without any
 download attempt."""
-import importlib.util
 import json
 import pathlib
 import pickle
-import sys
 from collections import defaultdict
 
 import numpy as np
@@ -14,20 +12,7 @@ import pytest
 import scipy.sparse as sp
 import torch
 
-SCRIPTS = pathlib.Path(__file__).resolve().parents[1] / 'scripts'
-
-
-def load_script(name):
-    sys.path.insert(0, str(SCRIPTS))
-    spec = importlib.util.spec_from_file_location(f'_script_{name}', SCRIPTS / f'{name}.py')
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
-
-
-def run(name, argv):
-    mod = load_script(name)
-    return sys.modules['_ogb_common'].cli(mod.main, argv)
+from _scripts import load_script, run
 
 
 @pytest.fixture(autouse=True)
