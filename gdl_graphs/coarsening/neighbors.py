@@ -17,8 +17,9 @@ How it searches (the fastest exact method for the device and the data):
   ``1.5 max_num_neighbors + 4`` on average (the usual use), every pair within ``r`` comes from
   one dual-tree pass (``query_pairs`` for a graph, ``sparse_distance_matrix`` for two sets),
   distances are recomputed here, rows are grouped by a CSR conversion (a counting sort) and
-  sorted inside by ``(distance, index)`` (a sort by row and the distance's stable rank); otherwise (dense data, large ``r``) it runs the
-  ``k``-bounded queries above, which keep memory at O(N k).
+  sorted inside by ``(distance, index)`` (a sort by row and the distance's stable rank);
+  otherwise (dense data, large ``r``) it runs the ``k``-bounded queries above, which keep
+  memory at O(N k).
 - **CUDA** (any device but the CPU), up to 3 dimensions: a uniform grid with a cell width
   adapted to the data (about ``0.4 k`` points per cell, median over examples); a query
   searches the block of cells around its own and is accepted when its ``k``-th distance is
@@ -503,7 +504,8 @@ class _KDSearch:
                  r2: Optional[float], self_ok: bool):
         from scipy.spatial import cKDTree
         self.n, dim = xs.shape
-        self.ys_np, self.xT_np = ys.numpy(), xs.t().contiguous().numpy()
+        self.xT_np = xs.t().contiguous().numpy()
+        self.yT_np = self.xT_np if ys is xs else ys.t().contiguous().numpy()
         self.bx, self.by = bx, by
         self.k, self.r2, self.self_ok = k, r2, self_ok
         self.multi = bool(bx.min() != bx.max()) or bool(by.min() != by.max()) or \
@@ -532,12 +534,7 @@ class _KDSearch:
                                 workers=workers)
         iq = iq.reshape(q.numel(), kq)
         idc = np.minimum(iq, n - 1)
-        # _sqdist's formula, in numpy: np.take gathers several times faster than torch here
-        yq = self.ys_np[q.numpy()]
-        d2 = np.square(np.take(self.xT_np[0], idc) - yq[:, :1])
-        for j in range(1, yq.shape[1]):
-            d2 += np.square(np.take(self.xT_np[j], idc) - yq[:, j:j + 1])
-        d2 = torch.from_numpy(d2)
+        d2 = torch.from_numpy(self._sqdist(idc, q.numpy()[:, None]))
         idx = torch.from_numpy(iq).to(torch.long)
         valid = idx < n                                    # scipy pads with n
         if self.multi:
@@ -576,6 +573,14 @@ class _KDSearch:
         proven = ~full | (thr < last * (1 - _CERT))
         return d2, idx, proven
 
+    def _sqdist(self, col: np.ndarray, row: np.ndarray) -> np.ndarray:
+        """Squared distances from ``xs[col]`` to ``ys[row]`` (broadcast), ``_sqdist``'s formula
+        in numpy: np.take gathers several times faster than torch here."""
+        d2 = np.square(np.take(self.xT_np[0], col) - np.take(self.yT_np[0], row))
+        for c in range(1, self.xT_np.shape[0]):
+            d2 += np.square(np.take(self.xT_np[c], col) - np.take(self.yT_np[c], row))
+        return d2
+
     def _within(self, d2: np.ndarray, row: np.ndarray, col: np.ndarray) -> np.ndarray:
         """Which pairs are within ``r`` (exact ``d2``) and in the same example."""
         keep = d2 <= self.r2
@@ -599,9 +604,7 @@ class _KDSearch:
         if same:  # each unordered pair once; its distance serves both directions
             p = self.tree.query_pairs(self.bound, output_type='ndarray')
             i, j = p[:, 0], p[:, 1]
-            d2 = np.square(np.take(self.xT_np[0], j) - np.take(self.xT_np[0], i))
-            for c in range(1, self.xT_np.shape[0]):
-                d2 += np.square(np.take(self.xT_np[c], j) - np.take(self.xT_np[c], i))
+            d2 = self._sqdist(j, i)
             keep = self._within(d2, i, j)
             i, j, d2 = i[keep], j[keep], d2[keep]
             del p, keep
@@ -616,10 +619,7 @@ class _KDSearch:
                 .sparse_distance_matrix(self.tree, self.bound, output_type='ndarray')
             row, col = m['i'], m['j']
             del m
-            yT = self.ys_np.T
-            d2 = np.square(np.take(self.xT_np[0], col) - np.take(yT[0], row))
-            for c in range(1, yT.shape[0]):
-                d2 += np.square(np.take(self.xT_np[c], col) - np.take(yT[c], row))
+            d2 = self._sqdist(col, row)
             keep = self._within(d2, row, col)
             row, col, d2 = row[keep], col[keep], d2[keep]
         # grouped by row, columns ascending: a CSR conversion (a linear-time counting sort)

@@ -613,6 +613,23 @@ def _corner_geometry(p):
     return nu, area2, cot, ang
 
 
+def _gradient_basis(p, nu, area2):
+    """``G [F, 3, 3]`` with ``grad u = sum_k u_k G_k`` on each face (``G_k``: the unit normal
+    times the edge opposite corner ``k``, over twice the area)."""
+    import numpy as np
+    return np.stack([np.cross(nu, p[:, (k + 2) % 3] - p[:, (k + 1) % 3])
+                     / np.maximum(area2, 1e-300)[:, None] for k in range(3)], 1)
+
+
+def _angle_weighted_gradient(faces, G, ang, u, n):
+    """Per vertex ``[n, 3]``: the face gradients of ``u`` summed over the incident faces,
+    each weighted by the vertex's corner angle in it."""
+    import numpy as np
+    g = sum(u[faces[:, k], None] * G[:, k] for k in range(3))
+    return np.stack([sum(np.bincount(faces[:, k], ang[:, k] * g[:, c], minlength=n)
+                         for k in range(3)) for c in range(3)], 1)
+
+
 def _face_operators(v, f, normal, frame):
     """Per-face pieces of the heat and vector heat operators, computed once for the mesh:
     corner cotangents and angles ``[F, 3]``, twice the areas ``[F]``, the gradient basis
@@ -624,8 +641,7 @@ def _face_operators(v, f, normal, frame):
     from ..core.mesh import transport_angle
     p = v[f]
     nu, area2, cot, ang = _corner_geometry(p)
-    G = np.stack([np.cross(nu, p[:, (k + 2) % 3] - p[:, (k + 1) % 3])
-                  / np.maximum(area2, 1e-300)[:, None] for k in range(3)], 1)
+    G = _gradient_basis(p, nu, area2)
     D = np.stack([0.5 * (cot[:, (k + 2) % 3, None] * (p[:, (k + 1) % 3] - p[:, k])
                          + cot[:, (k + 1) % 3, None] * (p[:, (k + 2) % 3] - p[:, k]))
                   for k in range(3)], 1)
@@ -747,9 +763,7 @@ def _patch_chunk(ops, v, f, frame, centres, M, vf, radius, t):
     Y = _pcg(sp.diags((mass + lone).astype(np.complex128)) + t * Lc, delta.astype(np.complex128))
     alpha = np.angle(Y)
     # direction of the geodesic at j: corner-angle weighted face gradients of the distance
-    gd = sum(dist[uf[:, k], None] * G_[:, k] for k in range(3))
-    gv = np.stack([sum(np.bincount(uf[:, k], a_[:, k] * gd[:, c], minlength=U)
-                       for k in range(3)) for c in range(3)], 1)
+    gv = _angle_weighted_gradient(uf, G_, a_, dist, U)
     fr = frame[orig]
     phi_dir = np.arctan2((gv * fr[:, 1]).sum(-1), (gv * fr[:, 0]).sum(-1))
     # only the centre's connected component of the crop is its patch
@@ -765,23 +779,9 @@ def _patch_chunk(ops, v, f, frame, centres, M, vf, radius, t):
 def _vertex_gradient(v, f, u):
     """Gradient of the piecewise-linear ``u`` per vertex (corner-angle weighted face
     gradients) ``[N, 3]``."""
-    import numpy as np
     p = v[f]
-    nrm = np.cross(p[:, 1] - p[:, 0], p[:, 2] - p[:, 0])
-    area2 = np.linalg.norm(nrm, axis=1, keepdims=True)
-    nu = nrm / np.maximum(area2, 1e-300)
-    g = np.zeros((len(f), 3))
-    for k in range(3):
-        e = p[:, (k + 2) % 3] - p[:, (k + 1) % 3]          # edge opposite corner k
-        g += u[f[:, k], None] * np.cross(nu, e)
-    g /= np.maximum(area2, 1e-300)
-    acc = np.zeros_like(v)
-    for k in range(3):
-        a = p[:, (k + 1) % 3] - p[:, k]
-        b = p[:, (k + 2) % 3] - p[:, k]
-        ang = np.arctan2(np.linalg.norm(np.cross(a, b), axis=1), (a * b).sum(1))
-        np.add.at(acc, f[:, k], ang[:, None] * g)
-    return acc
+    nu, area2, _, ang = _corner_geometry(p)
+    return _angle_weighted_gradient(f, _gradient_basis(p, nu, area2), ang, u, len(v))
 
 
 def _split_fans(f, n):
@@ -929,6 +929,8 @@ def geodesic_patches(pos: Tensor, face: Tensor, radius: float, margin: float = 2
     import numpy as np
     import scipy.sparse as sp
     from scipy.spatial import cKDTree
+    if solver not in ('fast', 'potpourri3d'):
+        raise ValueError(f"solver must be 'fast' or 'potpourri3d', got {solver!r}")
     try:
         radius = float(radius)
     except (TypeError, ValueError):
@@ -957,8 +959,6 @@ def geodesic_patches(pos: Tensor, face: Tensor, radius: float, margin: float = 2
     reach = max(radius + margin * h, 1.001 * longest)
     vf = sp.csr_matrix((np.ones(f.size, dtype=np.int32), (f.reshape(-1),
                         np.repeat(np.arange(len(f)), 3))), shape=(n, len(f)))
-    if solver not in ('fast', 'potpourri3d'):
-        raise ValueError(f"solver must be 'fast' or 'potpourri3d', got {solver!r}")
     if solver == 'fast':
         ops = _face_operators(v, f, normal, frame)
     else:
@@ -1014,4 +1014,4 @@ class GeodesicPatches(BaseTransform):
             pos, face, self.radius, self.margin, self.t_coef, solver=self.solver))
 
     def __repr__(self) -> str:
-        return f'{self.__class__.__name__}(radius={self.radius})'
+        return f'{self.__class__.__name__}(radius={self.radius}, solver={self.solver!r})'

@@ -24,6 +24,7 @@ face with fewer than three vertices, a vertex index out of range, or a truncated
 """
 from __future__ import annotations
 
+import itertools
 import re
 from typing import List, Optional, Sequence, Tuple
 
@@ -47,23 +48,21 @@ _PLY_TYPES = {
 
 def triangulate(polygons: Sequence[Sequence[int]]) -> np.ndarray:
     """Fan-triangulate polygons (lists of >= 3 vertex indices) -> ``[F, 3]`` int64."""
-    by_len: dict = {}
-    for k, p in enumerate(polygons):
-        by_len.setdefault(len(p), []).append(k)
-    out = []
-    for n, rows in by_len.items():
-        if n < 3:
-            raise ValueError(f'a face has {n} vertices; faces need at least 3')
-        arr = np.asarray([polygons[k] for k in rows], dtype=np.int64)
-        idx = np.arange(1, n - 1)
-        t = np.stack([np.repeat(arr[:, :1], n - 2, 1), arr[:, idx], arr[:, idx + 1]], -1)
-        out.append((np.asarray(rows), t.reshape(-1, 3)))
-    if not out:
-        return np.zeros((0, 3), dtype=np.int64)
-    # keep the file's face order
-    order = np.concatenate([np.repeat(r, t.shape[0] // r.size) for r, t in out])
-    tris = np.concatenate([t for _, t in out])
-    return tris[np.argsort(order, kind='stable')]
+    sizes = np.fromiter(map(len, polygons), dtype=np.int64, count=len(polygons))
+    if sizes.size and sizes.min() < 3:
+        raise ValueError(f'a face has {sizes.min()} vertices; faces need at least 3')
+    corners = np.fromiter(itertools.chain.from_iterable(polygons), dtype=np.int64,
+                          count=int(sizes.sum()))
+    return _fan(corners, sizes)
+
+
+def _fan(corners: np.ndarray, sizes: np.ndarray) -> np.ndarray:
+    """The fans ``(v_0, v_k, v_k+1)`` of polygons given as their concatenated corners and the
+    number of corners of each, in order -> ``[F, 3]``."""
+    first, per = np.cumsum(sizes) - sizes, sizes - 2
+    o = np.repeat(first, per)
+    k = np.arange(int(per.sum())) - np.repeat(np.cumsum(per) - per, per) + 1
+    return np.stack([corners[o], corners[o + k], corners[o + k + 1]], 1)
 
 
 def _finish(path, pos: np.ndarray, polys, dtype) -> Tuple[Tensor, Tensor]:
@@ -123,11 +122,15 @@ _OBJ_SLASH = re.compile(rb'/[^ \t\r\n]*')
 _POWERS_OF_TEN = 10.0 ** np.arange(16)
 
 
+def _is_gap(c: np.ndarray) -> np.ndarray:
+    """Which bytes separate tokens: space, tab, newline, carriage return."""
+    return (c == 32) | (c == 9) | (c == 10) | (c == 13)
+
+
 def _obj_tokens(buf: np.ndarray, lines: int) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Whitespace-separated tokens of ``lines`` newline-ended lines in ``buf`` (uint8): start
     and end offsets of every token and the number of tokens on each line."""
-    gap = (buf == 32) | (buf == 9) | (buf == 10) | (buf == 13)
-    edge = np.diff(np.concatenate([[True], gap, [True]]).astype(np.int8))
+    edge = np.diff(np.concatenate([[True], _is_gap(buf), [True]]).astype(np.int8))
     first, stop = np.flatnonzero(edge == -1), np.flatnonzero(edge == 1)
     line = np.searchsorted(np.flatnonzero(buf == 10), first)
     return first, stop, np.bincount(line, minlength=lines)[:lines]
@@ -188,9 +191,9 @@ def _read_obj_fast(data: bytes) -> Optional[tuple]:
         return None  # lone \r line breaks
     start = np.concatenate([[0], np.flatnonzero(a[:n] == 10) + 1])
     c0, c1, c2 = a[start], a[start + 1], a[start + 2]
-    gap = lambda c: (c == 32) | (c == 9) | (c == 10) | (c == 13)  # noqa: E731
-    is_v, is_f = (c0 == 118) & gap(c1), (c0 == 102) & gap(c1)
-    known = is_v | is_f | (c0 == 35) | ((c0 == 118) & np.isin(c1, (116, 110, 112)) & gap(c2))
+    is_v, is_f = (c0 == 118) & _is_gap(c1), (c0 == 102) & _is_gap(c1)
+    known = is_v | is_f | (c0 == 35) | ((c0 == 118) & np.isin(c1, (116, 110, 112))
+                                        & _is_gap(c2))
     for i in np.flatnonzero(~known).tolist():
         line = data[start[i]:start[i + 1] - 1] if i + 1 < start.size else data[start[i]:]
         head = line.split(None, 1)
@@ -217,18 +220,14 @@ def _read_obj_fast(data: bytes) -> Optional[tuple]:
     idx = _obj_ints(f, first, stop)
     if idx is None or sizes.min() < 3 or idx.min() < 1:
         return None  # the line-by-line parser names the short face / handles relative indices
-    idx -= 1
-    first, per = np.cumsum(sizes) - sizes, sizes - 2  # fan (v0, v_k, v_k+1) of each polygon
-    o = np.repeat(first, per)
-    k = np.arange(int(per.sum())) - np.repeat(np.cumsum(per) - per, per) + 1
-    return pos, np.stack([idx[o], idx[o + k], idx[o + k + 1]], 1)
+    return pos, _fan(idx - 1, sizes)
 
 
 def _read_obj(path, dtype) -> Tuple[Tensor, Tensor]:
     data = check_file(path).read_bytes()
     fast = None if b'\x00' in data else _read_obj_fast(data.removeprefix(b'\xef\xbb\xbf'))
     if fast is not None:
-        return _finish(path, np.ascontiguousarray(fast[0], dtype=np.float64), fast[1], dtype)
+        return _finish(path, *fast, dtype)
     return _read_obj_lines(path, _text(path, data), dtype)
 
 
