@@ -11,8 +11,8 @@ undeformed surface, barycentric interpolation). Controls: twist only (same trian
 re-triangulation only (no twist). The metric distortion of the twist is measured (edge lengths
 and geodesic distances of sampled pairs).
 
-Needs potpourri3d (``pip install gdl-graphs[mesh]``), fast-simplification (the decimation) and
-matplotlib (the figure). Run from the repository root::
+Needs potpourri3d (``pip install gdl-graphs[mesh]``), fast-simplification (the decimation),
+rtree (trimesh's closest-point query) and matplotlib (the figure). Run from the repository root::
 
     python scripts/bunny_isometry.py [--data DIR] [--out PNG]
 
@@ -89,42 +89,15 @@ def descriptor_conv(seed=0):
     return conv
 
 
-def correspondence(points, pos_b, face_b, k=8):
-    """For every point, the closest point of the mesh B among the faces at its k nearest
-    vertices: (face index, barycentric weights [P, 3]); a point whose projection falls outside
-    every candidate face takes its nearest vertex (weight 1)."""
-    from scipy.spatial import cKDTree
-    p, v, f = points.numpy(), pos_b.numpy(), face_b.t().numpy()
-    _, near = cKDTree(v).query(p, k=k)
-    vf = [[] for _ in range(len(v))]
-    for fi, tri in enumerate(f):
-        for a in tri:
-            vf[a].append(fi)
-    idx = np.zeros((len(p), 3), dtype=np.int64)
-    w = np.zeros((len(p), 3))
-    fallback = 0
-    for i in range(len(p)):
-        cand = np.unique(np.concatenate([vf[a] for a in near[i]]))
-        t = v[f[cand]]                                   # [C, 3, 3]
-        e1, e2 = t[:, 1] - t[:, 0], t[:, 2] - t[:, 0]
-        q = p[i] - t[:, 0]
-        d11, d12, d22 = (e1 * e1).sum(1), (e1 * e2).sum(1), (e2 * e2).sum(1)
-        q1, q2 = (q * e1).sum(1), (q * e2).sum(1)
-        det = d11 * d22 - d12 ** 2
-        b1 = (d22 * q1 - d12 * q2) / det
-        b2 = (d11 * q2 - d12 * q1) / det
-        b0 = 1 - b1 - b2
-        inside = (b0 >= -1e-9) & (b1 >= -1e-9) & (b2 >= -1e-9)
-        if inside.any():
-            nrm = np.cross(e1, e2)
-            dist = np.abs((q * nrm).sum(1)) / np.linalg.norm(nrm, axis=1)
-            dist[~inside] = np.inf
-            c = int(dist.argmin())
-            idx[i], w[i] = f[cand[c]], (b0[c], b1[c], b2[c])
-        else:
-            fallback += 1
-            idx[i], w[i] = near[i, 0], (1.0, 0.0, 0.0)
-    return torch.from_numpy(idx), torch.from_numpy(w), fallback
+def correspondence(points, pos_b, face_b):
+    """For every point, the closest point of the mesh B (trimesh's exact point-to-triangle
+    query): the corners of its face ``[P, 3]`` and its barycentric weights ``[P, 3]``."""
+    import trimesh
+    f = face_b.t().numpy()
+    mesh = trimesh.Trimesh(pos_b.numpy(), f, process=False)
+    closest, _, tri = trimesh.proximity.closest_point(mesh, points.numpy())
+    w = trimesh.triangles.points_to_barycentric(mesh.triangles[tri], closest)
+    return torch.from_numpy(f[tri].astype(np.int64)), torch.from_numpy(w)
 
 
 def compare(da, db_at):
@@ -197,9 +170,7 @@ def main():
         print(f'{name}: geodesic_patches {time.time() - t:.0f} s, '
               f'{geo.edge_index.size(1) / geo.num_nodes:.1f} patch edges / vertex, '
               f'{ring.edge_index.size(1) / ring.num_nodes:.1f} 1-ring edges / vertex', flush=True)
-    idx, w, fallback = correspondence(pos_a, pos_b, face_b)
-    print(f'correspondence A -> B: closest point of B, {fallback} of {pos_a.size(0)} points '
-          f'fell back to the nearest vertex')
+    idx, w = correspondence(pos_a, pos_b, face_b)
 
     def at_b(d):
         return (d[idx] * w.unsqueeze(-1)).sum(1)
