@@ -83,7 +83,6 @@ def write_api():
     for name in PACKAGES:
         mod, names = _public(name)
         title = f'gdl_graphs.{name}'
-        doc = (mod.__doc__ or '').strip().split('\n\n')[0]
         lines = [title, '=' * len(title), '', f'.. currentmodule:: gdl_graphs.{name}', '',
                  f'.. automodule:: gdl_graphs.{name}', '   :no-members:', '',
                  'Public names: ' + ', '.join(f':py:obj:`{n}`' for n in names) + '.', '']

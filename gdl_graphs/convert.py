@@ -351,8 +351,9 @@ def _labels_from_csv(csv: pathlib.Path, root: pathlib.Path, files: List[pathlib.
 
 
 def _worker_init() -> None:
-    from .io.atomic import default_signals
     import torch
+
+    from .io.atomic import default_signals
     default_signals()  # a worker just ends on SIGTERM; the parent removes the output
     torch.set_num_threads(1)
 

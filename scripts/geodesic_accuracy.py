@@ -4,12 +4,15 @@ icospheres (great circles, tangent directions, transport) and on a flat grid (Eu
     python scripts/geodesic_accuracy.py [fast|potpourri3d]     (the solver; default fast)"""
 import pathlib
 import sys
+
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT), str(ROOT / 'tests')]
-import torch
-from test_mesh_geodesics import sphere_errors, grid, wrap
 import test_mesh_geodesics
+import torch
+from test_mesh_geodesics import grid, sphere_errors, wrap
+
 from gdl_graphs.domains.mesh import geodesic_patches as _patches
+
 SOLVER = sys.argv[1] if len(sys.argv) > 1 else 'fast'
 
 
@@ -18,17 +21,23 @@ def geodesic_patches(pos, face, radius):
 
 
 test_mesh_geodesics.geodesic_patches = geodesic_patches   # sphere_errors calls it
-print('| icosphere level | vertices | mean edge h | patch edges / vertex | distance error max / mean | theta error mean / max (rad) | transport error mean / max (rad) |')
+print('| icosphere level | vertices | mean edge h | patch edges / vertex '
+      '| distance error max / mean | theta error mean / max (rad) '
+      '| transport error mean / max (rad) |')
 for level in (1, 2, 3):
     g, great, d_err, t_err = sphere_errors(level, 0.5)
     p, (s, t) = g.pos, g.edge_index
     ax = torch.cross(p[s], p[t], dim=-1); sn = ax.norm(dim=1, keepdim=True); ax = ax / sn
     cs = (p[s] * p[t]).sum(1, keepdim=True); e1 = g.frame[s, 0]; fr = g.frame[t]
-    rot = e1 * cs + torch.cross(ax, e1, dim=-1) * sn + ax * (ax * e1).sum(1, keepdim=True) * (1 - cs)
+    rot = (e1 * cs + torch.cross(ax, e1, dim=-1) * sn
+           + ax * (ax * e1).sum(1, keepdim=True) * (1 - cs))
     conn = torch.atan2((rot * fr[:, 1]).sum(1), (rot * fr[:, 0]).sum(1))
     ce = wrap(g.connection - conn).abs()
     h = float((g.pos[g.face[0]] - g.pos[g.face[1]]).norm(dim=1).mean())
-    print(f'| {level} | {g.num_nodes} | {h:.3f} | {g.edge_index.size(1)/g.num_nodes:.1f} | {float(d_err.max()):.4f} / {float(d_err.mean()):.4f} | {float(t_err.mean()):.4f} / {float(t_err.max()):.4f} | {float(ce.mean()):.4f} / {float(ce.max()):.4f} |')
+    print(f'| {level} | {g.num_nodes} | {h:.3f} | {g.edge_index.size(1)/g.num_nodes:.1f} '
+          f'| {float(d_err.max()):.4f} / {float(d_err.mean()):.4f} '
+          f'| {float(t_err.mean()):.4f} / {float(t_err.max()):.4f} '
+          f'| {float(ce.mean()):.4f} / {float(ce.max()):.4f} |')
 for n in (9, 17):
     pos, face = grid(n)
     g = geodesic_patches(pos, face, 0.3)
@@ -38,4 +47,6 @@ for n in (9, 17):
     de = (g.edge_coords[:, 0] - d.norm(dim=1))[inner].abs()
     te = wrap(g.edge_coords[:, 1] - torch.atan2(d[:, 1], d[:, 0]))[inner].abs()
     ce = wrap(g.connection)[inner].abs()
-    print(f'plane {n}x{n} | {float(de.max()):.4f} / {float(de.mean()):.4f} | {float(te.mean()):.4f} / {float(te.max()):.4f} | {float(ce.mean()):.4f} / {float(ce.max()):.4f}')
+    print(f'plane {n}x{n} | {float(de.max()):.4f} / {float(de.mean()):.4f} '
+          f'| {float(te.mean()):.4f} / {float(te.max()):.4f} '
+          f'| {float(ce.mean()):.4f} / {float(ce.max()):.4f}')

@@ -17,8 +17,16 @@ from typing import Dict, List, Optional
 import torch
 
 sys.path.insert(0, osp.dirname(osp.abspath(__file__)))
-from _ogb_common import (Dist, RunState, UserError, base_parser, check_args,  # noqa: E402
-                         cli, run_experiment, setup_device)
+from _ogb_common import (  # noqa: E402
+    Dist,
+    RunState,
+    UserError,
+    base_parser,
+    check_args,
+    cli,
+    run_experiment,
+    setup_device,
+)
 
 SCRIPT = 'ogbg_mol'
 

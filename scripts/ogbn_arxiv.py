@@ -16,8 +16,15 @@ import torch
 import torch.nn.functional as F
 
 sys.path.insert(0, osp.dirname(osp.abspath(__file__)))
-from _ogb_common import (RunState, UserError, base_parser, check_args, cli,  # noqa: E402
-                         run_experiment, setup_device)
+from _ogb_common import (  # noqa: E402
+    RunState,
+    UserError,
+    base_parser,
+    check_args,
+    cli,
+    run_experiment,
+    setup_device,
+)
 
 SCRIPT = 'ogbn_arxiv'
 

@@ -26,8 +26,17 @@ import torch
 import torch.nn.functional as F
 
 sys.path.insert(0, osp.dirname(osp.abspath(__file__)))
-from _ogb_common import (Dist, RunState, UserError, base_parser, check_args,  # noqa: E402
-                         cli, peak_memory, run_experiment, setup_device)
+from _ogb_common import (  # noqa: E402
+    Dist,
+    RunState,
+    UserError,
+    base_parser,
+    check_args,
+    cli,
+    peak_memory,
+    run_experiment,
+    setup_device,
+)
 from ogbn_arxiv import load_node_data  # noqa: E402
 
 SCRIPT = 'ogbn_products'
@@ -183,8 +192,14 @@ def _same_graph(args, meta) -> None:
 
 def main_partitioned(args, sizes: List[int]) -> int:
     from gdl_graphs.datasets import evaluator_for
-    from gdl_graphs.distributed import (DistGraph, DistNeighborLoader, PartitionError,
-                                        check_folder, dist_inference, load_part)
+    from gdl_graphs.distributed import (
+        DistGraph,
+        DistNeighborLoader,
+        PartitionError,
+        check_folder,
+        dist_inference,
+        load_part,
+    )
     from gdl_graphs.models.ogb import NodeGNN
     if args.model != 'sage':
         raise UserError('--partitions trains --model sage')

@@ -34,8 +34,7 @@ import torch
 import torch.nn.functional as F
 
 sys.path.insert(0, osp.dirname(osp.abspath(__file__)))
-from _ogb_common import (UserError, _std, atomic_json, cli, seed_everything,  # noqa: E402
-                         setup_device)
+from _ogb_common import UserError, _std, atomic_json, cli, seed_everything, setup_device  # noqa: E402
 
 SCRIPT = 'planetoid'
 DATASETS = {'cora': 'Cora', 'citeseer': 'CiteSeer', 'pubmed': 'PubMed'}

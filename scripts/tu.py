@@ -34,8 +34,7 @@ import torch.nn.functional as F
 from torch.nn import BatchNorm1d, Linear, ReLU, Sequential
 
 sys.path.insert(0, osp.dirname(osp.abspath(__file__)))
-from _ogb_common import (UserError, _std, atomic_json, cli, seed_everything,  # noqa: E402
-                         setup_device)
+from _ogb_common import UserError, _std, atomic_json, cli, seed_everything, setup_device  # noqa: E402
 
 SCRIPT = 'tu'
 # GIN-0 in Table 1 of Xu et al. 2019: accuracy (%) mean and std over the 10 folds.
@@ -129,7 +128,8 @@ def load(root: str, name: str, download: bool):
     :class:`UserError` naming the missing files unless ``download``."""
     from torch_geometric.datasets import TUDataset
     raw = osp.join(root, name, 'raw')
-    missing = [f'{name}_{s}.txt' for s in REQUIRED if not osp.isfile(osp.join(raw, f'{name}_{s}.txt'))]
+    missing = [f'{name}_{s}.txt' for s in REQUIRED
+               if not osp.isfile(osp.join(raw, f'{name}_{s}.txt'))]
     if missing and not download:
         raise UserError(f'{raw} lacks {", ".join(missing)}: copy the TU data set {name!r} '
                         f'there (https://chrsmrrs.github.io/datasets/) or pass --download')

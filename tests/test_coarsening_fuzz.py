@@ -4,7 +4,8 @@ never another exception (issue 13)."""
 import math
 
 import torch
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from torch_geometric.data import Data
 
 import gdl_graphs.coarsening as C

@@ -4,9 +4,19 @@ import pytest
 import torch
 from torch_geometric.data import Batch, Data
 
-from gdl_graphs.coarsening import (avg_pool, avg_pool_x, build_hierarchy, coarsen,
-                                   consecutive, graclus, hierarchy_of, max_pool, max_pool_x,
-                                   pool, voxel_grid)
+from gdl_graphs.coarsening import (
+    avg_pool,
+    avg_pool_x,
+    build_hierarchy,
+    coarsen,
+    consecutive,
+    graclus,
+    hierarchy_of,
+    max_pool,
+    max_pool_x,
+    pool,
+    voxel_grid,
+)
 
 
 def _graph(n=30, m=60, seed=0):

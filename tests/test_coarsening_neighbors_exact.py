@@ -7,7 +7,8 @@ import math
 
 import pytest
 import torch
-from hypothesis import given, settings, strategies as st, HealthCheck
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from gdl_graphs.coarsening import knn, knn_graph, radius, radius_graph
 from gdl_graphs.coarsening import neighbors as nb
@@ -164,6 +165,7 @@ def test_paths_agree_on_larger_batched_cloud(monkeypatch):
 def test_issue13_cli_pointcloud_extreme_magnitudes(tmp_path, scale):
     """The CLI's --as pointcloud (through gdl_graphs.convert) on the same magnitudes."""
     import numpy as np
+
     from gdl_graphs.cli import main
     from gdl_graphs.io import load_data
     pos = np.random.default_rng(0).standard_normal((10, 3)) * scale

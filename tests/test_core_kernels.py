@@ -5,8 +5,15 @@ import pytest
 import torch
 
 from gdl_graphs import core
-from gdl_graphs.core import (propagate_linear, propagate_typed, scatter, segment, softmax,
-                             use_backend, use_kernel)
+from gdl_graphs.core import (
+    propagate_linear,
+    propagate_typed,
+    scatter,
+    segment,
+    softmax,
+    use_backend,
+    use_kernel,
+)
 from gdl_graphs.testing import assert_close
 
 REDUCTIONS = ['sum', 'mean', 'max', 'min', 'mul']

@@ -15,9 +15,18 @@ import torch
 
 pymetis = pytest.importorskip('pymetis')
 
-from gdl_graphs.distributed import (DistFeatureStore, DistGraph, DistGraphStore,  # noqa: E402
-                                    DistNeighborSampler, DistributedError, PartitionError,
-                                    check_folder, dist_inference, load_part, partition_graph)
+from gdl_graphs.distributed import (  # noqa: E402
+    DistFeatureStore,
+    DistGraph,
+    DistGraphStore,
+    DistNeighborSampler,
+    DistributedError,
+    PartitionError,
+    check_folder,
+    dist_inference,
+    load_part,
+    partition_graph,
+)
 from gdl_graphs.distributed.planted import planted_partition  # noqa: E402
 from gdl_graphs.loader import NeighborLoader, NeighborSampler  # noqa: E402
 

@@ -10,8 +10,16 @@ from torch.nn import BatchNorm1d, Linear, ReLU, Sequential
 from torch_geometric.data import Batch, Data
 
 from gdl_graphs.core import use_kernel
-from gdl_graphs.nn import (GATConv, GATv2Conv, GCNConv, GINConv, GINEConv, NNConv, SAGEConv,
-                           VirtualNode)
+from gdl_graphs.nn import (
+    GATConv,
+    GATv2Conv,
+    GCNConv,
+    GINConv,
+    GINEConv,
+    NNConv,
+    SAGEConv,
+    VirtualNode,
+)
 from gdl_graphs.testing import assert_close, assert_permutation_equivariant
 
 F_IN, F_OUT, D = 5, 4, 3

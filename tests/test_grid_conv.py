@@ -7,8 +7,12 @@ from gdl_graphs.coarsening import coarsen_lattice
 from gdl_graphs.core import use_kernel
 from gdl_graphs.domains import graph_to_image, image_to_graph
 from gdl_graphs.nn import LatticeConv
-from gdl_graphs.testing import (Permutation, assert_close, assert_equivariant,
-                                assert_permutation_equivariant)
+from gdl_graphs.testing import (
+    Permutation,
+    assert_close,
+    assert_equivariant,
+    assert_permutation_equivariant,
+)
 from gdl_graphs.testing.lattice import lattice_flip, lattice_rot90, lattice_shift
 
 CONVS = {1: torch.nn.Conv1d, 2: torch.nn.Conv2d, 3: torch.nn.Conv3d}

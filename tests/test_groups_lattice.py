@@ -8,8 +8,15 @@ from gdl_graphs.coarsening import global_pool, pool
 from gdl_graphs.coarsening.lattice import coarsen_lattice
 from gdl_graphs.core import use_kernel
 from gdl_graphs.domains import image_to_graph
-from gdl_graphs.domains.group import (Group, group_filter_bank, group_pool, lift_cluster,
-                                      lift_lattice, lifted_pool, lifting_filter_bank)
+from gdl_graphs.domains.group import (
+    Group,
+    group_filter_bank,
+    group_pool,
+    lift_cluster,
+    lift_lattice,
+    lifted_pool,
+    lifting_filter_bank,
+)
 from gdl_graphs.nn import GroupConv, LiftingConv
 from gdl_graphs.testing import assert_close, assert_equivariant
 from gdl_graphs.testing.group import LatticeAction, lattice_actions

@@ -5,8 +5,11 @@ import torch
 from gdl_graphs.domains.pointcloud import PointCloudToGraph, to_graph
 from gdl_graphs.nn import EGNNConv
 from gdl_graphs.testing import Permutation, assert_equivariant
-from gdl_graphs.testing.euclidean import (EuclideanTransform, assert_nearest_neighbours,
-                                          assert_radius_graph)
+from gdl_graphs.testing.euclidean import (
+    EuclideanTransform,
+    assert_nearest_neighbours,
+    assert_radius_graph,
+)
 
 
 def edges(ei):

@@ -4,8 +4,13 @@ import torch
 from torch_geometric.data import Batch, Data
 
 from gdl_graphs.nn import GraphConv
-from gdl_graphs.testing import (Permutation, assert_close, assert_equivariant,
-                                assert_permutation_equivariant, tolerance)
+from gdl_graphs.testing import (
+    Permutation,
+    assert_close,
+    assert_equivariant,
+    assert_permutation_equivariant,
+    tolerance,
+)
 
 
 def test_tolerances_depend_on_dtype():

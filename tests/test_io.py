@@ -10,8 +10,7 @@ import pytest
 import torch
 from torch_geometric.data import Data, InMemoryDataset
 
-from gdl_graphs.io.data import (GraphDataset, load, load_data, safe_load, save_data,
-                                save_dataset)
+from gdl_graphs.io.data import GraphDataset, load, load_data, safe_load, save_data, save_dataset
 from gdl_graphs.io.errors import FormatError
 from gdl_graphs.io.graph import from_networkx_graph, read_graph
 from gdl_graphs.io.image import read_image

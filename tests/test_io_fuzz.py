@@ -15,8 +15,15 @@ from hypothesis import strategies as st
 from torch_geometric.data import Data
 
 from gdl_graphs.cli import main
-from gdl_graphs.io import (FormatError, load, read_graph, read_image, read_mesh, read_points,
-                           read_sequence)
+from gdl_graphs.io import (
+    FormatError,
+    load,
+    read_graph,
+    read_image,
+    read_mesh,
+    read_points,
+    read_sequence,
+)
 from gdl_graphs.io.data import save_dataset
 
 FUZZ = settings(max_examples=20, deadline=None, derandomize=True,

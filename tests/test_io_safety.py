@@ -17,8 +17,7 @@ import torch
 from torch_geometric.data import Data
 
 from gdl_graphs.cli import main
-from gdl_graphs.io import FormatError, GraphDataset, load_data, save_data, save_dataset
-from gdl_graphs.io import atomic
+from gdl_graphs.io import FormatError, GraphDataset, atomic, load_data, save_data, save_dataset
 from gdl_graphs.io.data import is_dataset_folder, is_graph_file
 from gdl_graphs.io.errors import read_npy
 

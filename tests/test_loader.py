@@ -6,8 +6,6 @@ from torch_geometric.data import Data
 from gdl_graphs.loader import NeighborLoader, NeighborSampler
 
 
-
-
 def random_graph(n=40, e=300, seed=0):
     g = torch.Generator().manual_seed(seed)
     ei = torch.randint(0, n, (2, e), generator=g)

@@ -14,7 +14,6 @@ from gdl_graphs.testing import Permutation, assert_close, assert_equivariant
 from gdl_graphs.testing.gauge import GaugeChange, geometry
 
 
-
 def random_mesh(seed=0, n_major=9, n_minor=6):
     g = torch.Generator().manual_seed(seed)
     pos, face = torus_mesh(n_major, n_minor)

@@ -2,7 +2,6 @@
 and the patch solver's own assembly of the same operators, checked against the library)
 against exact geometry: great circles and tangent angles on the unit sphere, Euclidean
 geometry on a plane; gauge consistency with mesh_to_graph; bad input."""
-import math
 
 import pytest
 import torch
@@ -202,6 +201,7 @@ def test_a_sheet_inside_the_ball_but_not_connected_is_not_in_the_patch():
 def test_conjugate_gradients_fall_back_to_lu_when_not_positive_definite():
     import numpy as np
     import scipy.sparse as sp
+
     from gdl_graphs.domains.mesh import _pcg
     rng = np.random.default_rng(0)
     a = rng.standard_normal((30, 30)) + 1j * rng.standard_normal((30, 30))

@@ -5,11 +5,26 @@ import pytest
 import torch
 from torch_geometric.data import Batch
 
-from gdl_graphs.core.mesh import (rho_rotate, smallest_rotation, transport_angle, types_dim,
-                                  wrap_angle)
-from gdl_graphs.domains.mesh import (ChangeGauge, MeshToGraph, angle_defect, change_gauge,
-                                     mesh_report, mesh_to_graph, random_gauge, sphere_mesh,
-                                     torus_mesh, transform_features, vertex_normals)
+from gdl_graphs.core.mesh import (
+    rho_rotate,
+    smallest_rotation,
+    transport_angle,
+    types_dim,
+    wrap_angle,
+)
+from gdl_graphs.domains.mesh import (
+    ChangeGauge,
+    MeshToGraph,
+    angle_defect,
+    change_gauge,
+    mesh_report,
+    mesh_to_graph,
+    random_gauge,
+    sphere_mesh,
+    torus_mesh,
+    transform_features,
+    vertex_normals,
+)
 from gdl_graphs.testing import assert_close
 
 ATTRS = ('pos', 'normal', 'frame', 'edge_coords', 'connection')
@@ -265,7 +280,8 @@ def test_bad_input_is_reported():
 
 def test_three_faces_are_read_in_pyg_layout_only():
     # F = 3: a [3, 3] tensor is ambiguous, so it is always [3, F] (column f = face f)
-    pos = torch.tensor([[0., 0, 0], [1, 0, 0], [0, 1, 0], [0, 0, 1], [1, 1, 1]], dtype=torch.float64)
+    pos = torch.tensor([[0., 0, 0], [1, 0, 0], [0, 1, 0], [0, 0, 1], [1, 1, 1]],
+                       dtype=torch.float64)
     rows = torch.tensor([[0, 1, 2], [0, 2, 3], [0, 3, 1]])          # [F, 3]
     data = mesh_to_graph(pos, rows.t())
     assert sorted(map(sorted, data.face.t().tolist())) == sorted(map(sorted, rows.tolist()))

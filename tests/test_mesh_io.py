@@ -3,9 +3,9 @@ import struct
 
 import numpy as np
 import pytest
+import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
-import torch
 
 from gdl_graphs.domains.mesh import mesh_to_graph, torus_mesh
 from gdl_graphs.io import FormatError, read_mesh, write_mesh

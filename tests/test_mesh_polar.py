@@ -12,7 +12,6 @@ from gdl_graphs.testing import Permutation, assert_close, assert_equivariant
 from gdl_graphs.testing.gauge import GaugeChange
 
 
-
 def mesh(seed=0):
     pos, face = torus_mesh(8, 5)
     g = torch.Generator().manual_seed(seed)

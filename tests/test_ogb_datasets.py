@@ -9,9 +9,17 @@ import pytest
 import torch
 from torch_geometric.data import Data
 
-from gdl_graphs.datasets import (DatasetError, allow_pyg_classes, build_graph_dataset,
-                                 build_node_dataset, build_smiles_dataset, dataset_path,
-                                 evaluator_for, load_dataset, random_split)
+from gdl_graphs.datasets import (
+    DatasetError,
+    allow_pyg_classes,
+    build_graph_dataset,
+    build_node_dataset,
+    build_smiles_dataset,
+    dataset_path,
+    evaluator_for,
+    load_dataset,
+    random_split,
+)
 
 pytest.importorskip('ogb')
 
@@ -263,6 +271,7 @@ def test_build_ogb_command(tmp_path, capsys):
 
 def test_tour_row(monkeypatch):
     import sys
+
     from gdl_graphs.tour import ogb as row
     r = row.run()
     assert r.ok and r.error <= 1e-10 and 'ogb loader' in r.result

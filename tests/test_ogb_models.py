@@ -14,8 +14,6 @@ from gdl_graphs.testing import assert_close, assert_permutation_equivariant
 pytest.importorskip('ogb')
 from ogb.graphproppred.mol_encoder import AtomEncoder, BondEncoder  # noqa: E402
 
-
-
 # ------------------------------------------------------------- OGB's example code (reference)
 
 class OGBGINConv(MessagePassing):

@@ -11,7 +11,6 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 import torch
-
 from _scripts import load_script, run
 
 

@@ -8,11 +8,20 @@ import torch
 from torch_geometric.data import Batch, Data
 
 from gdl_graphs.core import plain, structure_of
-from gdl_graphs.domains.sequence import (AddSinusoidalPE, PathGraph, graph_to_sequence,
-                                         sequence_to_graph, sinusoidal_positions)
+from gdl_graphs.domains.sequence import (
+    AddSinusoidalPE,
+    PathGraph,
+    graph_to_sequence,
+    sequence_to_graph,
+    sinusoidal_positions,
+)
 from gdl_graphs.nn import GatedRecurrentConv
-from gdl_graphs.testing import (Permutation, assert_close, assert_equivariant,
-                                assert_permutation_equivariant)
+from gdl_graphs.testing import (
+    Permutation,
+    assert_close,
+    assert_equivariant,
+    assert_permutation_equivariant,
+)
 
 LENGTHS = [4, 1, 6, 2]
 TOL = dict(atol=1e-10, rtol=1e-10)

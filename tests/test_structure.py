@@ -7,8 +7,18 @@ import pytest
 import torch
 from torch_geometric.data import Batch, Data
 
-from gdl_graphs.core import (Adjacency, GDLConv, annotate, cached, csr_of, matmul, plain, segment,
-                             structure_of, use_kernel)
+from gdl_graphs.core import (
+    Adjacency,
+    GDLConv,
+    annotate,
+    cached,
+    csr_of,
+    matmul,
+    plain,
+    segment,
+    structure_of,
+    use_kernel,
+)
 from gdl_graphs.core.structure import Structure, _cache
 from gdl_graphs.testing import assert_close
 

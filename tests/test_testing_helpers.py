@@ -4,8 +4,11 @@ import pytest
 import torch
 
 from gdl_graphs.testing import assert_close
-from gdl_graphs.testing.euclidean import (assert_nearest_neighbours, assert_radius_graph,
-                                          pairwise_distances)
+from gdl_graphs.testing.euclidean import (
+    assert_nearest_neighbours,
+    assert_radius_graph,
+    pairwise_distances,
+)
 
 NAN, INF = float('nan'), float('inf')
 

@@ -2,8 +2,13 @@
 import pytest
 import torch
 
-from gdl_graphs.core import (check_finite, propagate_linear, propagate_typed, set_validation,
-                             validation)
+from gdl_graphs.core import (
+    check_finite,
+    propagate_linear,
+    propagate_typed,
+    set_validation,
+    validation,
+)
 from gdl_graphs.nn import GraphConv
 
 X = torch.randn(4, 3)

@@ -1,15 +1,22 @@
 """Coarsening: cluster maps -> coarse graphs and pooled features; global pooling; the
 clustering and neighbour-search toolkit (no pyg-lib); multiscale hierarchies."""
 from .core import Coarsened, coarsen, coarsen_data, consecutive, global_pool, pool, unpool
-from .neighbors import knn, knn_graph, radius, radius_graph
 from .fps import fps
-from .voxel import grid_cluster, voxel_grid
 from .graclus import graclus, normalized_cut
+from .hierarchy import (
+                        Hierarchy,
+                        avg_pool,
+                        avg_pool_x,
+                        build_hierarchy,
+                        hierarchy_of,
+                        max_pool,
+                        max_pool_x,
+)
 from .interpolate import knn_interpolate
-from .hierarchy import (Hierarchy, avg_pool, avg_pool_x, build_hierarchy, hierarchy_of, max_pool,
-                        max_pool_x)
 from .lattice import coarsen_lattice, lattice_global_pool, lattice_pool
 from .mesh import MeshLevel, coarsen_mesh, mesh_pool, mesh_unpool
+from .neighbors import knn, knn_graph, radius, radius_graph
+from .voxel import grid_cluster, voxel_grid
 
 __all__ = [
     'Coarsened', 'coarsen', 'coarsen_data', 'consecutive', 'global_pool', 'pool', 'unpool',

@@ -8,8 +8,8 @@ https://arxiv.org/abs/1706.02413), as ``torch_geometric.nn.knn_interpolate`` wit
 over the ``k`` nearest points :math:`x_i` of :math:`y` (same example), found by the exact
 :func:`gdl_graphs.coarsening.knn`. The weights are computed in float64 and normalised per
 query before they meet ``x`` (the same quotient, without overflow at large magnitudes). The
-weights are not differentiated (as in PyG); gradients flow to the features. A query without any candidate point (an example with no coarse points)
-gets zeros.
+weights are not differentiated (as in PyG); gradients flow to the features. A query without
+any candidate point (an example with no coarse points) gets zeros.
 """
 from __future__ import annotations
 

@@ -21,9 +21,18 @@ from torch import Tensor
 from torch_geometric.data import Data
 
 from ..core import annotate, get_kernel, structure_of
-from ..core.lattice import (IntOrTuple, LatticeInfo, as_tuple, build_lattice, check_padding,
-                            check_stencil, dense_pool, lattice_info, pixel_coords,
-                            raster_strides)
+from ..core.lattice import (
+    IntOrTuple,
+    LatticeInfo,
+    as_tuple,
+    build_lattice,
+    check_padding,
+    check_stencil,
+    dense_pool,
+    lattice_info,
+    pixel_coords,
+    raster_strides,
+)
 from ..core.validate import check_node_features
 from .core import global_pool, pool
 

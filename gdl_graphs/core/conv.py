@@ -69,7 +69,8 @@ class Adjacency:
     r"""The graph of one ``propagate`` call as a fused kernel sees it: messages flow from
     ``src`` (``num_src`` nodes) to ``dst`` (``num_dst`` nodes) after PyG's ``flow`` is applied,
     edges in the caller's order; ``values`` the stored values of a sparse ``adj_t`` (PyG's
-    fused kernels weight by them, so :func:`matmul` does too). ``csr()`` is the cached target-major CSR (built once per
+    fused kernels weight by them, so :func:`matmul` does too). ``csr()`` is the cached target-major
+    CSR (built once per
     ``edge_index`` tensor), ``structure`` the tag a converter put on ``edge_index`` (``None``
     when the layer or the global setting asks for no dense kernel)."""
 

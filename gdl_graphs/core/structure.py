@@ -5,7 +5,8 @@ graph per set, an edgeless set) tags its ``edge_index`` with :func:`annotate`. T
 plain attribute of that tensor (not a tensor subclass, so ``torch.compile(fullgraph=True)``
 traces it and PyG sees an ordinary ``edge_index``). It survives what returns the same tensor
 (``.to()`` onto the device it is on, ``.contiguous()``); every operation that makes a new tensor
-(``clone``, ``copy.deepcopy``, ``torch.save``, a device move, slicing, ``Batch``) drops it, so a tag can never
+(``clone``, ``copy.deepcopy``, ``torch.save``, a device move, slicing, ``Batch``) drops it, so a tag
+can never
 describe a graph it was not made for (restore it with the domain's ``tag_*`` helper, e.g.
 :func:`gdl_graphs.domains.tag_lattice`). The core reads it inside ``propagate`` and may run a
 dense kernel.

@@ -12,8 +12,16 @@
 Nothing here imports pymetis until a partition is written.
 """
 from .graph import DistGraph, DistributedError
-from .partition import (FORMAT, LocalPart, PartitionError, check_folder, load_part, metis,
-                        partition_graph, read_meta)
+from .partition import (
+                        FORMAT,
+                        LocalPart,
+                        PartitionError,
+                        check_folder,
+                        load_part,
+                        metis,
+                        partition_graph,
+                        read_meta,
+)
 from .planted import planted_partition
 from .sampler import DistNeighborLoader, DistNeighborSampler, dist_inference
 from .store import DistFeatureStore, DistGraphStore

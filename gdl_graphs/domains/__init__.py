@@ -1,13 +1,19 @@
 """Domains: one module per domain, data -> torch_geometric.data.Data (+ a BaseTransform twin)."""
-from .grid import ImageToGraph, graph_to_image, image_to_graph, tag_lattice
-from .set import ToSet, set_to_graph
 from .complete import CompleteGraph, complete_graph
-from .sequence import (AddSinusoidalPE, PathGraph, graph_to_sequence, sequence_to_graph,
-                       sinusoidal_positions)
+from .grid import ImageToGraph, graph_to_image, image_to_graph, tag_lattice
 from .group import Group, LiftLattice, group_pool, lift_lattice, lifted_pool
-from .pointcloud import PointCloudToGraph, to_graph as pointcloud_to_graph
-from .sphere import icosahedral_rotations, icosphere
 from .mesh import ChangeGauge, MeshToGraph, change_gauge, mesh_to_graph
+from .pointcloud import PointCloudToGraph
+from .pointcloud import to_graph as pointcloud_to_graph
+from .sequence import (
+                       AddSinusoidalPE,
+                       PathGraph,
+                       graph_to_sequence,
+                       sequence_to_graph,
+                       sinusoidal_positions,
+)
+from .set import ToSet, set_to_graph
+from .sphere import icosahedral_rotations, icosphere
 
 __all__ = [
     'ImageToGraph', 'graph_to_image', 'image_to_graph', 'tag_lattice', 'ToSet', 'set_to_graph',

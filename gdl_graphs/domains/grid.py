@@ -16,8 +16,17 @@ from torch_geometric.data import Batch, Data
 from torch_geometric.transforms import BaseTransform
 
 from ..core import annotate, plain
-from ..core.lattice import (IntOrTuple, LatticeInfo, as_tuple, build_lattice, check_padding,
-                            check_stencil, lattice_edges, lattice_info, to_dense)
+from ..core.lattice import (
+    IntOrTuple,
+    LatticeInfo,
+    as_tuple,
+    build_lattice,
+    check_padding,
+    check_stencil,
+    lattice_edges,
+    lattice_info,
+    to_dense,
+)
 from ..core.validate import check_finite
 
 

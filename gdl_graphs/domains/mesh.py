@@ -57,8 +57,16 @@ from torch_geometric.data import Data
 from torch_geometric.transforms import BaseTransform
 
 from ..core import check_finite, scatter
-from ..core.mesh import (check_types, edge_geometry, frame_from_normal, rho_rotate, rotate_frame,
-                         safe_normalize, types_dim, wrap_angle)
+from ..core.mesh import (
+    check_types,
+    edge_geometry,
+    frame_from_normal,
+    rho_rotate,
+    rotate_frame,
+    safe_normalize,
+    types_dim,
+    wrap_angle,
+)
 
 FALLBACK_NORMAL = (0.0, 0.0, 1.0)
 
@@ -638,6 +646,7 @@ def _face_operators(v, f, normal, frame):
     transport angle ``conn_{j->i}`` of the edge opposite every corner, from its second vertex
     ``j`` to its first ``i`` (:func:`mesh_to_graph`'s discrete Levi-Civita connection)."""
     import numpy as np
+
     from ..core.mesh import transport_angle
     p = v[f]
     nu, area2, cot, ang = _corner_geometry(p)

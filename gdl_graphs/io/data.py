@@ -34,8 +34,7 @@ META_FILE = DATASET_MARKER  # processed/meta.json marks a folder as a dataset we
 def _safe_classes() -> list:
     from torch_geometric.data import Batch, HeteroData
     from torch_geometric.data.data import DataEdgeAttr, DataTensorAttr
-    from torch_geometric.data.storage import (BaseStorage, EdgeStorage, GlobalStorage,
-                                              NodeStorage)
+    from torch_geometric.data.storage import BaseStorage, EdgeStorage, GlobalStorage, NodeStorage
     return [Data, HeteroData, Batch, DataEdgeAttr, DataTensorAttr, BaseStorage, EdgeStorage,
             GlobalStorage, NodeStorage]
 

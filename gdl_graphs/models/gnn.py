@@ -11,8 +11,17 @@ from torch import Tensor
 from torch.nn import BatchNorm1d, Linear, Module, ModuleList, ReLU, Sequential
 
 from ..coarsening.core import global_pool
-from ..nn import (GATConv, GATv2Conv, GCNConv, GINConv, GINEConv, GraphConv, NNConv, SAGEConv,
-                  VirtualNode)
+from ..nn import (
+    GATConv,
+    GATv2Conv,
+    GCNConv,
+    GINConv,
+    GINEConv,
+    GraphConv,
+    NNConv,
+    SAGEConv,
+    VirtualNode,
+)
 from .registry import register
 
 

@@ -2,27 +2,18 @@
 from __future__ import annotations
 
 import copy
+import math
 from typing import Any, Optional, Tuple, Union
 
 import torch
-from torch import Tensor
-from torch_geometric.nn.dense.linear import Linear  # lazy in_channels=-1, as PyG's layers
-
-import math
-
 import torch.nn.functional as F
+from torch import Tensor
+from torch.nn import Parameter, init
 from torch_geometric.utils import is_sparse
 
-from torch.nn import Parameter, init
-
-from ..core import (Adjacency, GDLConv, cached, plain, scatter, sparse_to_edge_index,
-                    typed_matmul)
+from ..core import Adjacency, GDLConv, cached, plain, scatter, sparse_to_edge_index, typed_matmul
 from ..core.lattice import check_stencil, dense_conv
 from ..domains.group import Group, dense_group_meta, get_group
-
-__all__ = ['Linear', 'GroupStencilConv', 'typed_message', 'FillValue', 'glorot_', 'self_loop_graph', 'check_edge_attr',
-           'attention_message', 'attention_output', 'attention_inputs', 'pair', 'check_features', 'message_weighted', 'source_of', 'target_of',
-           'aggr_of', 'load_pyg', 'reset_module']
 
 PairTensor = Tuple[Tensor, Optional[Tensor]]
 

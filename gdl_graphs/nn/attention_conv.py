@@ -25,9 +25,11 @@ class AttentionConv(GDLConv):
 
     (with the biases of ``nn.MultiheadAttention``). On a general graph it is sparse attention
     (PyG's gather/message/scatter): per-edge scores, a segment softmax over the incoming edges
-    of every node (the core's :meth:`attention_softmax`) and a sum. On the complete graph of each set (an ``edge_index``
+    of every node (the core's :meth:`attention_softmax`) and a sum. On the complete graph of each
+    set (an ``edge_index``
     from :func:`gdl_graphs.domains.complete.complete_graph`, tagged ``'complete'``) the core
-    dispatches inside ``propagate`` to one ``F.scaled_dot_product_attention`` call on the padded batch
+    dispatches inside ``propagate`` to one ``F.scaled_dot_product_attention`` call on the padded
+    batch
     (:func:`gdl_graphs.core.dense.complete_attention`); both paths give the same numbers, and
     on the complete graph with self-loops the layer equals ``mha(X_b, X_b, X_b)`` for every set
     ``b`` (:meth:`from_torch`). A node without incoming edges gets :math:`W_O \mathbf{0}`.

@@ -6,8 +6,15 @@ import torch
 from torch import Tensor
 from torch.nn import Linear, Module, Sequential, Sigmoid, SiLU, Tanh
 
-from ..core import GDLConv, check_edge_index, check_finite, check_node_features, degree, plain
-from ..core import scatter
+from ..core import (
+    GDLConv,
+    check_edge_index,
+    check_finite,
+    check_node_features,
+    degree,
+    plain,
+    scatter,
+)
 
 
 class EGNNConv(GDLConv):

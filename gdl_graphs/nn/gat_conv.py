@@ -6,10 +6,19 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 from torch.nn import Parameter
+from torch_geometric.nn.dense.linear import Linear
 
 from ..core import GDLConv
-from ._common import (FillValue, Linear, attention_inputs, attention_message, attention_output,
-                      check_features, glorot_, load_pyg, self_loop_graph)
+from ._common import (
+    FillValue,
+    attention_inputs,
+    attention_message,
+    attention_output,
+    check_features,
+    glorot_,
+    load_pyg,
+    self_loop_graph,
+)
 
 
 class GATConv(GDLConv):
@@ -155,7 +164,8 @@ class GATConv(GDLConv):
                   concat=layer.concat, negative_slope=layer.negative_slope,
                   dropout=layer.dropout, add_self_loops=layer.add_self_loops,
                   edge_dim=layer.edge_dim, fill_value=layer.fill_value,
-                  bias=layer.bias is not None, residual=getattr(layer, 'residual', False), flow=layer.flow)
+                  bias=layer.bias is not None, residual=getattr(layer, 'residual', False),
+                  flow=layer.flow)
         return load_pyg(out, layer)
 
     def __repr__(self) -> str:

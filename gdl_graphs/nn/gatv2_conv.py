@@ -6,10 +6,19 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 from torch.nn import Parameter
+from torch_geometric.nn.dense.linear import Linear
 
 from ..core import GDLConv
-from ._common import (FillValue, Linear, attention_inputs, attention_message, attention_output,
-                      check_features, glorot_, load_pyg, self_loop_graph)
+from ._common import (
+    FillValue,
+    attention_inputs,
+    attention_message,
+    attention_output,
+    check_features,
+    glorot_,
+    load_pyg,
+    self_loop_graph,
+)
 
 
 class GATv2Conv(GDLConv):

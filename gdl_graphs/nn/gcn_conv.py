@@ -5,9 +5,10 @@ from typing import Optional, Tuple
 import torch
 from torch import Tensor
 from torch.nn import Parameter
+from torch_geometric.nn.dense.linear import Linear
 
 from ..core import Adjacency, GDLConv, matmul, plain, scatter, sparse_to_edge_index
-from ._common import Linear, check_features, load_pyg, message_weighted, pair
+from ._common import check_features, load_pyg, message_weighted, pair
 
 
 def gcn_norm_values(edge_index: Tensor, edge_weight: Optional[Tensor], num_nodes: int,

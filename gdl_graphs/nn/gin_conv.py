@@ -5,9 +5,10 @@ from typing import Callable, Optional, Tuple, Union
 
 import torch
 from torch import Tensor
+from torch_geometric.nn.dense.linear import Linear
 
 from ..core import Adjacency, GDLConv, matmul
-from ._common import Linear, aggr_of, load_pyg, pair, reset_module, source_of, target_of
+from ._common import aggr_of, load_pyg, pair, reset_module, source_of, target_of
 
 
 class GINConv(GDLConv):

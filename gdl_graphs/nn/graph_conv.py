@@ -3,10 +3,18 @@ from __future__ import annotations
 from typing import Any, Optional, Tuple, Union
 
 from torch import Tensor
+from torch_geometric.nn.dense.linear import Linear
 
 from ..core import Adjacency, GDLConv, matmul
-from ._common import (Linear, aggr_of, check_features, load_pyg, message_weighted, pair,
-                      source_of, target_of)
+from ._common import (
+    aggr_of,
+    check_features,
+    load_pyg,
+    message_weighted,
+    pair,
+    source_of,
+    target_of,
+)
 
 
 class GraphConv(GDLConv):

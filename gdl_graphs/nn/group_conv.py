@@ -22,7 +22,8 @@ class GroupConv(GroupStencilConv):
     ``weight`` is ``[F_out, F_in, |G|, k, k]`` (GrouPy's layout). On a full lattice (tagged
     edges) the core runs one ``conv2d`` of the ``|G| F_in -> |G| F_out`` filter bank
     (:func:`~gdl_graphs.domains.group.group_filter_bank`) on the channels-last view; otherwise
-    the typed linear path (:func:`gdl_graphs.core.typed_matmul` inside ``propagate``, ``k^2 |G|`` edge types),
+    the typed linear path (:func:`gdl_graphs.core.typed_matmul` inside ``propagate``, ``k^2 |G|``
+    edge types),
     or gather/scatter with ``kernel='generic'``. All paths are equal.
 
     Equivariance: for :math:`h \in G`, relabelling the input nodes

@@ -25,7 +25,8 @@ class LiftingConv(GroupStencilConv):
     layout ``[F_out, F_in, k, k]`` (:meth:`from_conv`). On a full lattice (tagged edges) the
     core runs one ``conv2d`` with the filter bank of the ``|G|`` transformed filters
     (:func:`~gdl_graphs.domains.group.lifting_filter_bank`) on the channels-last view; otherwise
-    the typed linear path (:func:`gdl_graphs.core.typed_matmul`, inside ``propagate``), or gather/scatter with
+    the typed linear path (:func:`gdl_graphs.core.typed_matmul`, inside ``propagate``), or
+    gather/scatter with
     ``kernel='generic'``. All paths are equal.
 
     Equivariance: rotating / flipping the image by :math:`h \in G` permutes the output nodes

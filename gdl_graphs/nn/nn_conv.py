@@ -6,10 +6,10 @@ from typing import Callable, Optional, Tuple, Union
 import torch
 from torch import Tensor
 from torch.nn import Parameter
+from torch_geometric.nn.dense.linear import Linear
 
 from ..core import GDLConv
-from ._common import (Linear, aggr_of, check_edge_attr, load_pyg, pair, reset_module,
-                      target_of)
+from ._common import aggr_of, check_edge_attr, load_pyg, pair, reset_module, target_of
 
 
 class NNConv(GDLConv):

@@ -3,7 +3,8 @@
 Both embed the bond features with ogb's ``BondEncoder`` (:class:`FeatureEncoder`, the same
 parameters) inside the layer, as OGB's examples do, and keep OGB's parameter names
 (``mlp``, ``eps``, ``bond_encoder``; ``linear``, ``root_emb``, ``bond_encoder``), so a
-state dict of OGB's example layers loads unchanged (:meth:`from_ogb`). ogb is imported when a layer is built, never at ``import gdl_graphs``.
+state dict of OGB's example layers loads unchanged (:meth:`from_ogb`). ogb is imported when a
+layer is built, never at ``import gdl_graphs``.
 """
 from __future__ import annotations
 

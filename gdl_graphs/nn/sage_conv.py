@@ -5,10 +5,10 @@ from typing import Any, Optional, Tuple, Union
 import torch.nn.functional as F
 from torch import Tensor
 from torch_geometric.nn.aggr import MultiAggregation
+from torch_geometric.nn.dense.linear import Linear
 
 from ..core import Adjacency, GDLConv, matmul
-from ._common import (Linear, aggr_of, check_features, load_pyg, pair, source_of,
-                      target_of)
+from ._common import aggr_of, check_features, load_pyg, pair, source_of, target_of
 
 
 class SAGEConv(GDLConv):

@@ -21,6 +21,7 @@ def karate_club():
 
 def run() -> Row:
     import torch_geometric.nn as pyg_nn
+
     from ..nn import GraphConv
 
     torch.manual_seed(0)

@@ -25,8 +25,8 @@ knn_graph asks for k + 1 neighbours and drops self-loops, ours excludes the poin
 ours never repeats a point).
 """
 import torch
-
 from bench import Row
+
 from gdl_graphs.coarsening import fps, graclus, knn_graph, normalized_cut, radius_graph
 
 try:  # optional peer

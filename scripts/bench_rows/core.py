@@ -1,8 +1,8 @@
 """Foundation rows: a sum-aggregation layer on the core vs PyG GraphConv and a bare CSR spmm."""
 import torch
 import torch_geometric.nn as pyg_nn
-
 from bench import Row
+
 from gdl_graphs.core import csr_of, spmm
 from gdl_graphs.nn import GraphConv
 

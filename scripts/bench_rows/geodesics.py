@@ -7,8 +7,8 @@ The full-size geodesic_patches call takes minutes: that row runs once (rounds=1,
 a second call measures the resident peak), and the convolution row (warm-up, one round) uses
 the patches of that call, so the module runs geodesic_patches twice in all."""
 import torch
-
 from bench import Row
+
 from gdl_graphs.domains.mesh import geodesic_patches, mesh_to_graph, torus_mesh
 from gdl_graphs.nn import GeodesicPolarConv, GraphConv
 

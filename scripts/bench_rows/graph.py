@@ -15,9 +15,9 @@ import warnings
 
 import torch
 import torch_geometric.nn as pyg_nn
+from bench import Row
 from torch_geometric import EdgeIndex
 
-from bench import Row
 from gdl_graphs.nn import GCNConv, GINConv, SAGEConv
 
 

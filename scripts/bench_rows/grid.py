@@ -7,8 +7,8 @@ on the zero-filled lattice (a tagged mask keeping >= 1/4 of the pixels); the typ
 masked lattice runs) is shown for reference on both graphs.
 """
 import torch
-
 from bench import Row
+
 from gdl_graphs.domains import image_to_graph
 from gdl_graphs.nn import LatticeConv
 

@@ -10,9 +10,9 @@
    ``index_add``; https://github.com/vgsatorras/egnn) with the same weights (goal <= 1.0x).
 """
 import torch
+from bench import Row
 from torch import nn
 
-from bench import Row
 from gdl_graphs.domains import image_to_graph
 from gdl_graphs.domains.group import lift_lattice
 from gdl_graphs.nn import EGNNConv, GroupConv

@@ -6,10 +6,10 @@ import pathlib
 import tempfile
 
 import torch
+from bench import Row
 from torch_geometric.data import Data
 from torch_geometric.transforms import FaceToEdge, GenerateMeshNormals
 
-from bench import Row
 from gdl_graphs.domains.mesh import mesh_to_graph, torus_mesh
 from gdl_graphs.io import read_mesh, write_mesh
 from gdl_graphs.nn import GEMConv, GraphConv

@@ -7,7 +7,6 @@ import os
 
 import torch
 import torch.nn.functional as F
-
 from bench import Row
 
 

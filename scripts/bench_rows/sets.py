@@ -1,8 +1,8 @@
 """Sets rows: attention on complete graphs vs nn.MultiheadAttention on the padded dense batch,
 and DeepSetsConv vs a bare torch.segment_reduce layer."""
 import torch
-
 from bench import Row
+
 from gdl_graphs.domains.complete import complete_graph
 from gdl_graphs.nn import AttentionConv, DeepSetsConv
 
