@@ -14,6 +14,7 @@ from gdl_graphs.core import (
     use_backend,
     use_kernel,
 )
+from gdl_graphs.nn import GraphConv
 from gdl_graphs.testing import assert_close
 
 REDUCTIONS = ['sum', 'mean', 'max', 'min', 'mul']
@@ -201,14 +202,18 @@ def test_torch_scatter_backend_agrees(reduce):
 
 def test_unknown_backend_and_kernel_are_refused():
     with pytest.raises(ValueError, match='unknown scatter backend'):
-        core.set_backend('cusparse')
+        core.use_backend('cusparse')
+    with pytest.raises(ValueError, match='unknown scatter backend'):
+        GraphConv(2, 2, backend='cusparse')
     with pytest.raises(ValueError, match='unknown kernel'):
-        core.set_kernel('magic')
+        core.use_kernel('magic')
+    with pytest.raises(ValueError, match='unknown kernel'):
+        GraphConv(2, 2, kernel='magic')
     with pytest.raises(ValueError, match='unknown reduction'):
         scatter(torch.zeros(2), torch.zeros(2, dtype=torch.long), 1, 'median')
     if 'torch_scatter' not in core.available_backends():
         with pytest.raises(ValueError, match='not installed'):
-            core.set_backend('torch_scatter')
+            core.use_backend('torch_scatter')
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason='no CUDA device')
@@ -224,7 +229,7 @@ def test_cuda_equals_cpu(reduce):
 
 
 def test_sorted_edges_skip_the_sort_and_give_the_same_result():
-    from gdl_graphs.core import CSR
+    from gdl_graphs.core.sparse import CSR
     g = torch.Generator().manual_seed(5)
     edge_index = torch.randint(0, 20, (2, 80), generator=g)
     order = torch.argsort(edge_index[1] * 20 + edge_index[0])

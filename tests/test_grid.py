@@ -8,7 +8,8 @@ import torch_geometric.transforms as T
 from torch_geometric.data import Batch
 from torch_geometric.loader import DataLoader
 
-from gdl_graphs.core import csr_order, plain, structure_of
+from gdl_graphs.core import plain, structure_of
+from gdl_graphs.core.sparse import csr_order
 from gdl_graphs.domains import ImageToGraph, graph_to_image, image_to_graph, tag_lattice
 
 

@@ -82,7 +82,7 @@ def reference_gem(conv, x, edge_index, coords, conn):
         z = split(x[j], tin)
         zt = [z[0]] + [z[k] * complex(math.cos(k * g), math.sin(k * g))
                        for k in range(1, len(tin))]
-        scale = 1.0 / deg[i].item() if conv.gem_aggr == 'mean' else 1.0
+        scale = 1.0 / deg[i].item() if conv.aggr == 'mean' else 1.0
         for key, w in conv.weight.items():
             m, k = (int(t) for t in key.split('_'))
             for rr in range(R):

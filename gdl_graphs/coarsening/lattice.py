@@ -20,7 +20,8 @@ import torch
 from torch import Tensor
 from torch_geometric.data import Data
 
-from ..core import annotate, get_kernel, structure_of
+from ..core import annotate, structure_of
+from ..core.config import effective_kernel
 from ..core.lattice import (
     IntOrTuple,
     LatticeInfo,
@@ -149,7 +150,7 @@ def lattice_pool(x: Tensor, coarse: Data, reduce: str = 'max', kernel: str = 'au
     check_node_features(x, cluster.numel())
     c = int(coarse.num_nodes)
     tag = structure_of(coarse.get('edge_index'))
-    if (reduce in ('max', 'mean') and kernel == 'auto' and get_kernel() == 'auto'
+    if (reduce in ('max', 'mean') and kernel == 'auto' and effective_kernel() == 'auto'
             and tag is not None and 'pool' in tag.meta and x.dim() == 2):
         meta = tag.meta['pool']
         return dense_pool(x, meta['fine_shape'], meta['stride'], reduce, meta['ceil_mode'])

@@ -1,47 +1,28 @@
-"""The one message-passing core: base layer, kernels, structure caches, validation.
+"""The one message-passing core: base layer, kernel plans, kernels, structure, validation.
 
 Only this package calls scatter / segment / index_add / sparse kernels (a test enforces it).
+What a layer author uses is exported here; the kernels' plumbing stays in the submodules.
 """
+from .config import KERNELS, use_backend, use_kernel, validation
 from .conv import (
-                   KERNELS,
-                   Adjacency,
-                   GDLConv,
-                   check_edge_type,
-                   get_kernel,
-                   matmul,
-                   propagate_linear,
-                   propagate_typed,
-                   set_kernel,
-                   sparse_to_edge_index,
-                   typed_matmul,
-                   use_kernel,
+    Adjacency,
+    GDLConv,
+    Plan,
+    check_edge_type,
+    matmul,
+    propagate_linear,
+    propagate_typed,
+    sparse_to_edge_index,
+    typed_matmul,
 )
-from .scatter import (
-                   available_backends,
-                   degree,
-                   get_backend,
-                   scatter,
-                   segment,
-                   set_backend,
-                   softmax,
-                   use_backend,
-)
-from .sparse import CSR, csr_of, csr_order, spmm
+from .scatter import available_backends, degree, scatter, segment, softmax
 from .structure import Structure, annotate, cached, plain, structure_of
-from .validate import (
-                   check_edge_index,
-                   check_finite,
-                   check_index,
-                   check_node_features,
-                   set_validation,
-                   validation,
-)
+from .validate import check_edge_index, check_finite, check_index, check_node_features
 
 __all__ = [
-    'GDLConv', 'Adjacency', 'matmul', 'typed_matmul', 'check_edge_type', 'sparse_to_edge_index',
-    'KERNELS', 'get_kernel', 'set_kernel', 'use_kernel', 'propagate_linear',
-    'propagate_typed', 'scatter', 'segment', 'softmax', 'degree', 'available_backends',
-    'get_backend', 'set_backend', 'use_backend', 'CSR', 'csr_of', 'csr_order', 'spmm', 'Structure',
-    'annotate', 'cached', 'plain', 'structure_of', 'check_edge_index',
-    'check_finite', 'check_index', 'check_node_features', 'set_validation', 'validation',
+    'GDLConv', 'Plan', 'Adjacency', 'matmul', 'typed_matmul', 'propagate_linear',
+    'propagate_typed', 'check_edge_type', 'sparse_to_edge_index', 'KERNELS', 'use_kernel',
+    'use_backend', 'validation', 'scatter', 'segment', 'softmax', 'degree',
+    'available_backends', 'Structure', 'annotate', 'plain', 'structure_of', 'cached',
+    'check_edge_index', 'check_finite', 'check_index', 'check_node_features',
 ]

@@ -21,8 +21,8 @@ tests prove every other path equal to it.
 """
 from __future__ import annotations
 
-import contextlib
-from typing import Any, Dict, Iterator, Optional, Tuple
+from dataclasses import dataclass
+from typing import Any, Dict, Optional, Tuple
 
 import torch
 from torch import Tensor
@@ -30,58 +30,63 @@ from torch_geometric.nn import MessagePassing
 from torch_geometric.utils import is_sparse, to_edge_index
 
 from . import scatter as _scatter
+from .config import check_backend, check_kernel, effective_backend, effective_kernel
+from .config import validation_enabled as _validation_enabled
 from .sparse import CSR, compiled_spmm, spmm
 from .structure import Structure, cached, plain, structure_of
-from .validate import check_edge_index, check_node_features, validation_enabled
+from .validate import check_edge_index, check_node_features
 
-KERNELS = ('auto', 'generic', 'fused')
 FUSED_REDUCTIONS = ('sum', 'add', 'mean')
-_kernel = 'auto'
-
-
-def set_kernel(name: str) -> None:
-    """``'auto'`` (follow the structure), ``'generic'`` (gather/scatter) or ``'fused'``."""
-    global _kernel
-    if name not in KERNELS:
-        raise ValueError(f'unknown kernel {name!r}: use one of {KERNELS}')
-    _kernel = name
-
-
-def get_kernel() -> str:
-    return _kernel
-
-
-@contextlib.contextmanager
-def use_kernel(name: str) -> Iterator[None]:
-    old = _kernel
-    set_kernel(name)
-    try:
-        yield
-    finally:
-        set_kernel(old)
+#: the kernels of a plan that run ``message_and_aggregate`` with sparse products
+SPARSE_KERNELS = ('csr', 'compiled_csr', 'scatter')
 
 
 def _compiling() -> bool:
     return torch.compiler.is_compiling()
 
 
+@dataclass(frozen=True)
+class Plan:
+    """The kernel one ``propagate`` call runs, and why.
+
+    ``kernel`` is ``'generic'`` (PyG's gather -> ``message`` -> ``aggregate``), one of the
+    sparse products of ``message_and_aggregate`` (``'csr'``: a cached CSR product;
+    ``'compiled_csr'``: the same as custom ops under ``torch.compile``; ``'scatter'``: gathered
+    and scattered, where no sparse kernel exists, e.g. half precision on CPU), or a dense
+    kernel that the layer declares for the graph's structure (e.g. ``'conv'`` on a lattice,
+    ``'sdpa'`` on complete graphs). ``backend`` is the scatter backend."""
+    kernel: str
+    reason: str
+    backend: str = 'torch'
+
+    @property
+    def fused(self) -> bool:
+        """Whether ``message_and_aggregate`` runs (every kernel but ``'generic'``)."""
+        return self.kernel != 'generic'
+
+    def __str__(self) -> str:
+        return f'{self.kernel}: {self.reason}'
+
+
 class Adjacency:
     r"""The graph of one ``propagate`` call as a fused kernel sees it: messages flow from
     ``src`` (``num_src`` nodes) to ``dst`` (``num_dst`` nodes) after PyG's ``flow`` is applied,
     edges in the caller's order; ``values`` the stored values of a sparse ``adj_t`` (PyG's
-    fused kernels weight by them, so :func:`matmul` does too). ``csr()`` is the cached target-major
-    CSR (built once per
-    ``edge_index`` tensor), ``structure`` the tag a converter put on ``edge_index`` (``None``
-    when the layer or the global setting asks for no dense kernel)."""
+    fused kernels weight by them, so :func:`matmul` does too). ``csr()`` is the target-major
+    CSR, cached on the ``edge_index`` tensor; ``structure`` the converter's
+    :class:`~gdl_graphs.core.Structure` when the plan runs one of the layer's dense kernels
+    (else ``None``); ``plan`` the :class:`Plan` of the call."""
 
-    __slots__ = ('key', 'src', 'dst', 'num_src', 'num_dst', 'structure', 'flow', 'values')
+    __slots__ = ('key', 'src', 'dst', 'num_src', 'num_dst', 'structure', 'flow', 'values',
+                 'plan')
 
     def __init__(self, key: Tensor, src: Tensor, dst: Tensor, num_src: int, num_dst: int,
                  structure: Optional[Structure] = None, flow: str = 'source_to_target',
-                 values: Optional[Tensor] = None):
+                 values: Optional[Tensor] = None, plan: Optional[Plan] = None):
         self.key, self.src, self.dst, self.values = key, src, dst, values
         self.num_src, self.num_dst = num_src, num_dst
         self.structure, self.flow = structure, flow
+        self.plan = plan
 
     @property
     def num_edges(self) -> int:
@@ -113,13 +118,22 @@ def sparse_to_edge_index(adj_t: Any) -> Tuple[Tensor, Tensor]:
     return cached((adj_t,), ('edge_index',), build) if isinstance(adj_t, Tensor) else build()
 
 
-def _fused_ok(x: Tensor) -> bool:
-    """Whether the CSR product runs for ``x``: not while compiling (inductor fuses the
-    gather/scatter form), not for half precision on CPU or meta tensors (no sparse kernel)."""
-    if _compiling() or x.device.type == 'meta':
-        return False
-    return x.dtype in (torch.float32, torch.float64) or x.device.type == 'cuda' and \
-        x.dtype is not torch.float16 and x.dtype is not torch.bfloat16
+def sparse_kernel(x: Optional[Tensor]) -> Tuple[str, str]:
+    """The sparse product for features ``x``, and why: ``'compiled_csr'`` while compiling,
+    ``'scatter'`` where no sparse kernel exists (half precision on CPU, meta tensors), else
+    ``'csr'``."""
+    if x is None:
+        return 'csr', 'a cached CSR product'
+    if _compiling():
+        if x.dtype in (torch.float32, torch.float64):
+            return 'compiled_csr', 'torch.compile: the CSR product as custom ops'
+        return 'scatter', f'torch.compile with {x.dtype}: inductor fuses gather/scatter'
+    if x.device.type == 'meta':
+        return 'scatter', 'meta tensors have no sparse kernel'
+    if x.dtype in (torch.float32, torch.float64) or x.device.type == 'cuda' and \
+            x.dtype not in (torch.float16, torch.bfloat16):
+        return 'csr', 'a cached CSR product (no E x F messages)'
+    return 'scatter', f'no sparse {x.dtype} kernel on {x.device.type}: gathered and scattered'
 
 
 def _mean_scale(csr: CSR, dtype) -> Tensor:
@@ -128,26 +142,58 @@ def _mean_scale(csr: CSR, dtype) -> Tensor:
     return (1.0 / deg).index_select(0, csr.row)
 
 
-def _use_csr(x: Tensor, reduce: str, kernel: str) -> bool:
-    kernel = _kernel if kernel == 'auto' else kernel
-    return kernel != 'generic' and reduce in ('sum', 'mean') and _fused_ok(x)
+def _product(adj: Adjacency, x: Tensor, reduce: str) -> Tuple[str, str]:
+    """The sparse kernel of ``adj``'s plan (the functional forms plan here)."""
+    plan = adj.plan
+    if plan is None or plan.kernel not in SPARSE_KERNELS:
+        kernel = sparse_kernel(x)[0]
+        backend = effective_backend(None if plan is None else plan.backend)
+    else:
+        kernel, backend = plan.kernel, plan.backend
+    if reduce not in ('sum', 'mean') or kernel == 'compiled_csr' and \
+            x.dtype not in (torch.float32, torch.float64):
+        kernel = 'scatter'
+    return kernel, backend
 
 
-def matmul(adj: Adjacency, x: Tensor, edge_weight: Optional[Tensor] = None,
-           reduce: str = 'sum', kernel: str = 'auto') -> Tensor:
-    r""":math:`\mathbf{x}'_i = \bigoplus_{j \to i} w_{ji}\, \mathbf{x}_j`. Sum and mean run
-    as a cached CSR product (no ``E x F`` tensor, forward or backward); while compiling, for
-    half precision, for the other reductions and with ``kernel='generic'`` the messages are
-    gathered and scattered."""
-    reduce = _scatter._check_reduce(reduce)
+def _weights(adj: Adjacency, edge_weight: Optional[Tensor]) -> Optional[Tensor]:
     edge_weight = adj.values if edge_weight is None else edge_weight
     if edge_weight is not None and edge_weight.shape != (adj.num_edges,):
         raise ValueError(f'edge_weight must have shape [E] = [{adj.num_edges}], '
                          f'got {list(edge_weight.shape)}')
+    return edge_weight
+
+
+def _csr_product(csr: CSR, y: Tensor, edge_weight: Optional[Tensor], reduce: str) -> Tensor:
+    value = None if edge_weight is None else edge_weight.index_select(0, csr.perm)
+    if reduce == 'mean':
+        scale = _mean_scale(csr, y.dtype)
+        value = scale if value is None else value * scale
+    return spmm(csr, y, value)
+
+
+def _scatter_product(y: Tensor, index: Tensor, adj: Adjacency, edge_weight: Optional[Tensor],
+                     reduce: str, backend: str) -> Tensor:
+    msg = y.index_select(0, index)
+    if edge_weight is not None:
+        msg = msg * edge_weight.view((-1,) + (1,) * (msg.dim() - 1)).to(msg.dtype)
+    return _scatter.scatter(msg, adj.dst, adj.num_dst, reduce, backend=backend)
+
+
+def matmul(adj: Adjacency, x: Tensor, edge_weight: Optional[Tensor] = None,
+           reduce: str = 'sum', kernel: str = 'auto') -> Tensor:
+    r""":math:`\mathbf{x}'_i = \bigoplus_{j \to i} w_{ji}\, \mathbf{x}_j` with the sparse
+    kernel of ``adj.plan``: sum and mean as a cached CSR product (no ``E x F`` tensor, forward
+    or backward), as custom ops while compiling; other reductions, half precision on CPU and
+    ``kernel='generic'`` gather and scatter."""
+    reduce = _scatter._check_reduce(reduce)
+    edge_weight = _weights(adj, edge_weight)
     if x.size(0) != adj.num_src:
         raise ValueError(f'x has {x.size(0)} rows but the graph has {adj.num_src} source nodes')
-    if _compiling() and reduce in ('sum', 'mean') and x.dtype in (torch.float32, torch.float64) \
-            and (_kernel if kernel == 'auto' else kernel) != 'generic':
+    product, backend = _product(adj, x, reduce)
+    if check_kernel(kernel) == 'generic':
+        product = 'scatter'
+    if product == 'compiled_csr':
         key = adj.key
         if isinstance(key, Tensor) and key.dim() == 2 and key.layout == torch.strided \
                 and not hasattr(key, 'as_tensor'):
@@ -156,17 +202,9 @@ def matmul(adj: Adjacency, x: Tensor, edge_weight: Optional[Tensor] = None,
             key, flip = torch.stack([adj.src, adj.dst]), False
         return compiled_spmm(plain(key), flip, adj.num_src, adj.num_dst, x, edge_weight,
                              reduce == 'mean')
-    if _use_csr(x, reduce, kernel):
-        csr = adj.csr()
-        value = None if edge_weight is None else edge_weight.index_select(0, csr.perm)
-        if reduce == 'mean':
-            scale = _mean_scale(csr, x.dtype)
-            value = scale if value is None else value * scale
-        return spmm(csr, x, value)
-    msg = x.index_select(0, adj.src)
-    if edge_weight is not None:
-        msg = msg * edge_weight.view((-1,) + (1,) * (msg.dim() - 1)).to(msg.dtype)
-    return _scatter.scatter(msg, adj.dst, adj.num_dst, reduce)
+    if product == 'csr':
+        return _csr_product(adj.csr(), x, edge_weight, reduce)
+    return _scatter_product(x, adj.src, adj, edge_weight, reduce, backend)
 
 
 def typed_matmul(adj: Adjacency, x: Tensor, edge_type: Tensor, weight: Tensor,
@@ -183,32 +221,29 @@ def typed_matmul(adj: Adjacency, x: Tensor, edge_type: Tensor, weight: Tensor,
         got = x.size(-1) if x.dim() == 2 else f'shape {list(x.shape)}'
         raise ValueError(f'x has {got} channels but the layer expects {f_in}: pass x as '
                          f'[num_nodes, {f_in}]')
-    if edge_weight is not None and edge_weight.shape != (adj.num_edges,):
-        raise ValueError(f'edge_weight must have shape [E] = [{adj.num_edges}], '
-                         f'got {list(edge_weight.shape)}')
+    edge_weight = _weights(adj, edge_weight)
     check_edge_type(edge_type, adj.num_edges, num_types)
     y = (x @ weight.permute(1, 0, 2).reshape(f_in, num_types * f_out))
     y = y.view(adj.num_src * num_types, f_out)
-    if _use_csr(x, reduce, kernel):
-        csr = adj.typed_csr(edge_type, num_types)
-        value = None if edge_weight is None else edge_weight.index_select(0, csr.perm)
-        if reduce == 'mean':
-            scale = _mean_scale(csr, x.dtype)
-            value = scale if value is None else value * scale
-        return spmm(csr, y, value)
-    msg = y.index_select(0, adj.src * num_types + plain(edge_type))
-    if edge_weight is not None:
-        msg = msg * edge_weight.view(-1, 1).to(msg.dtype)
-    return _scatter.scatter(msg, adj.dst, adj.num_dst, reduce)
+    product, backend = _product(adj, x, reduce)
+    if check_kernel(kernel) == 'generic' or product == 'compiled_csr':
+        product = 'scatter'
+    if product == 'csr':
+        return _csr_product(adj.typed_csr(edge_type, num_types), y, edge_weight, reduce)
+    return _scatter_product(y, adj.src * num_types + plain(edge_type), adj, edge_weight,
+                            reduce, backend)
 
 
-def _functional_adjacency(edge_index: Tensor, x: Tensor,
-                          size: Optional[Tuple[int, int]]) -> Adjacency:
+def _functional_adjacency(edge_index: Tensor, x: Tensor, size: Optional[Tuple[int, int]],
+                          kernel: str) -> Adjacency:
     num_src, num_dst = (x.size(0), x.size(0)) if size is None else (int(size[0]), int(size[1]))
     check_node_features(x, num_src)
     check_edge_index(edge_index, size=(num_src, num_dst))
     ei = plain(edge_index)
-    return Adjacency(edge_index, ei[0], ei[1], num_src, num_dst)
+    kernel = effective_kernel(check_kernel(kernel))
+    plan = Plan('scatter', "kernel='generic'", effective_backend()) if kernel == 'generic' \
+        else Plan(*sparse_kernel(x), effective_backend())
+    return Adjacency(edge_index, ei[0], ei[1], num_src, num_dst, plan=plan)
 
 
 def propagate_linear(edge_index: Tensor, x: Tensor, edge_weight: Optional[Tensor] = None,
@@ -216,15 +251,15 @@ def propagate_linear(edge_index: Tensor, x: Tensor, edge_weight: Optional[Tensor
                      kernel: str = 'auto') -> Tensor:
     """The functional form of :func:`matmul` on an ``edge_index`` ``[2, E]`` (source ->
     target; ``size = (num_src, num_dst)`` for bipartite graphs), validated."""
-    return matmul(_functional_adjacency(edge_index, x, size), x, edge_weight, reduce, kernel)
+    return matmul(_functional_adjacency(edge_index, x, size, kernel), x, edge_weight, reduce)
 
 
 def propagate_typed(edge_index: Tensor, edge_type: Tensor, x: Tensor, weight: Tensor,
                     edge_weight: Optional[Tensor] = None, reduce: str = 'sum',
                     size: Optional[Tuple[int, int]] = None, kernel: str = 'auto') -> Tensor:
     """The functional form of :func:`typed_matmul` on an ``edge_index`` ``[2, E]``."""
-    adj = _functional_adjacency(edge_index, x, size)
-    return typed_matmul(adj, x, edge_type, weight, edge_weight, reduce, kernel)
+    adj = _functional_adjacency(edge_index, x, size, kernel)
+    return typed_matmul(adj, x, edge_type, weight, edge_weight, reduce)
 
 
 def check_edge_type(edge_type: Tensor, num_edges: int, num_types: int) -> None:
@@ -238,7 +273,7 @@ def check_edge_type(edge_type: Tensor, num_edges: int, num_types: int) -> None:
     if edge_type.numel() != num_edges:
         raise ValueError(f'edge_type has {edge_type.numel()} entries but there are {num_edges} '
                          f'edges; it needs one entry per edge')
-    if validation_enabled() and not _compiling() and edge_type.numel() and \
+    if _validation_enabled() and not _compiling() and edge_type.numel() and \
             edge_type.device.type != 'meta':
         def check() -> bool:  # once per edge_type tensor (and version)
             lo, hi = (int(v) for v in torch.aminmax(edge_type))
@@ -265,39 +300,71 @@ def _pair_size(value: Any, node_dim: int) -> Optional[Tuple[int, int]]:
 
 class GDLConv(MessagePassing):
     r"""Base class of every gdl_graphs layer: a PyG :class:`MessagePassing` whose
-    :meth:`propagate` chooses the kernel (see the module docstring).
+    :meth:`propagate` plans the kernel of each call (:meth:`plan`) and runs it.
 
     A subclass is written as for PyG: ``forward`` calls ``self.propagate(edge_index, ...)``;
     ``message`` defines the per-edge message (it always exists: the explainer, hooks and
     ``kernel='generic'`` use it); ``message_and_aggregate(adj, ...)``, when defined, computes
     the same aggregation fused, from an :class:`Adjacency`, with the core's :func:`matmul`,
-    :func:`typed_matmul` or a dense kernel.
+    :func:`typed_matmul` or a dense kernel. A layer with dense kernels declares them per
+    structure kind in :attr:`dense_kernels` (e.g. ``{'lattice': 'conv'}``) and says in
+    :meth:`dense_check` when one does not apply; a layer whose fused form exists only as a dense
+    kernel sets :attr:`sparse_fused` to ``False``.
 
     Args:
-        aggr: anything PyG accepts: ``'sum'``, ``'mean'``, ``'max'``, ``'min'``, ``'mul'``,
-            ``'std'``, ..., a list of them (multi-aggregation) or an
+        aggr (str or list or Aggregation, optional): anything PyG accepts: ``'sum'``,
+            ``'mean'``, ``'max'``, ..., a list of them or an
             :class:`~torch_geometric.nn.aggr.Aggregation` module. Sum and mean run fused.
-        kernel: ``'auto'`` (default: follow the global setting and the graph's structure),
-            ``'generic'`` (always PyG's gather/message/scatter) or ``'fused'`` (no dense
-            structure kernels).
+            (default: ``'sum'``)
+        kernel (str, optional): ``'auto'`` (the structure's dense kernel where the layer has
+            one, else the fused sparse product), ``'fused'`` (the sparse product, no dense
+            kernels) or ``'generic'`` (PyG's gather/message/scatter). (default: ``'auto'``)
+        backend (str, optional): the scatter backend, ``'torch'`` or ``'torch_scatter'``.
+            (default: ``'torch'``)
+        validate (bool, optional): check index ranges (one pass per new ``edge_index``,
+            cached on the tensor). (default: ``True``)
         **kwargs: ``flow``, ``node_dim``, ``aggr_kwargs``, ``decomposed_layers`` as in PyG.
+
+    :func:`~gdl_graphs.core.use_kernel`, :func:`~gdl_graphs.core.use_backend` and
+    :func:`~gdl_graphs.core.validation` override the three for a ``with`` block.
     """
 
-    def __init__(self, aggr: Any = 'sum', kernel: str = 'auto', **kwargs):
-        if kernel not in KERNELS:
-            raise ValueError(f'unknown kernel {kernel!r}: use one of {KERNELS}')
+    #: dense kernels by structure kind, e.g. ``{'lattice': 'conv'}``
+    dense_kernels: Dict[str, str] = {}
+    #: whether ``message_and_aggregate`` also runs on graphs without a dense kernel
+    sparse_fused: bool = True
+
+    def __init__(self, aggr: Any = 'sum', kernel: str = 'auto', backend: str = 'torch',
+                 validate: bool = True, **kwargs):
+        check_kernel(kernel)
+        check_backend(backend)
+        flow = kwargs.get('flow', 'source_to_target')
+        if flow not in ('source_to_target', 'target_to_source'):
+            raise ValueError(f"{type(self).__name__}: flow must be 'source_to_target' or "
+                             f"'target_to_source', got {flow!r}")
         try:
             super().__init__(aggr=aggr, **kwargs)
         except (ValueError, KeyError) as e:
-            if 'flow' in str(e):
-                raise
             raise ValueError(f'unknown aggregation {aggr!r}: use a PyG aggregation name '
                              f"('sum', 'mean', 'max', 'min', 'mul', 'std', 'var', 'softmax', "
                              f"'median', ...), a list of them or an Aggregation module") from e
         self.kernel = kernel
-        # PyG fuses only for sparse inputs; the core decides for every input in propagate
+        self.backend = backend
+        self.validate = bool(validate)
+        #: the :class:`Plan` of the last eager ``propagate`` call
+        self.last_plan: Optional[Plan] = None
+        # PyG fuses only for sparse inputs; the core plans for every input in propagate
         self._implements_fused = self.inspector.implements('message_and_aggregate')
         self.fuse = False
+
+    @staticmethod
+    def fixed_aggr(kwargs: Dict[str, Any], layer: str, aggr: str, why: str) -> str:
+        """For layers whose aggregation is part of their definition: ``aggr`` (popped from
+        ``kwargs`` when the user passed the same one), or a clear error."""
+        given = kwargs.pop('aggr', aggr)
+        if given != aggr and not (aggr == 'sum' and given == 'add'):
+            raise ValueError(f"{layer} aggregates with {aggr!r} ({why}); drop aggr={given!r}")
+        return aggr
 
     def _set_jittable_templates(self, raise_on_error: bool = False) -> None:
         # PyG generates a propagate per class (its collect reads a pair ``(x_0, x_1)`` as
@@ -314,11 +381,16 @@ class GDLConv(MessagePassing):
             cls.propagate = mine
         cls._orig_propagate = cls._jinja_propagate = cls.propagate
 
+    def __prepare_scriptable__(self):
+        raise RuntimeError(f'{type(self).__name__} does not support TorchScript '
+                           f'(torch.jit.script is deprecated): use torch.compile(model)')
+
     # -- aggregation -------------------------------------------------------------------------
     def aggregate(self, inputs: Tensor, index: Tensor, ptr: Optional[Tensor] = None,
                   dim_size: Optional[int] = None) -> Tensor:
         if isinstance(self.aggr, str) and self.aggr in _scatter.REDUCTIONS:
-            return _scatter.scatter(inputs, index, dim_size, self.aggr, dim=self.node_dim)
+            return _scatter.scatter(inputs, index, dim_size, self.aggr, dim=self.node_dim,
+                                    backend=effective_backend(self.backend))
         return self.aggr_module(inputs, index, ptr=ptr, dim_size=dim_size, dim=self.node_dim)
 
     def attention_softmax(self, score: Tensor, index: Tensor, num_nodes: int) -> Tensor:
@@ -330,49 +402,92 @@ class GDLConv(MessagePassing):
         """Whether ``aggr`` reduces by sum or mean (the fusable reductions)."""
         return isinstance(self.aggr, str) and self.aggr in FUSED_REDUCTIONS
 
-    # -- propagate ---------------------------------------------------------------------------
-    def _route_fused(self, edge_index: Any) -> bool:
-        if not self._implements_fused or self.explain or self.decomposed_layers > 1:
-            return False
-        if self.kernel == 'generic' or _kernel == 'generic' or not self.fused_aggr:
-            return False
+    # -- the plan ----------------------------------------------------------------------------
+    def dense_check(self, structure: Structure, **kwargs: Any) -> Optional[str]:
+        """Why the dense kernel of ``structure`` does not apply to this call (``None``: it
+        applies). Raise for a graph that contradicts the layer (a clear error)."""
+        return None
+
+    def plan(self, edge_index: Any, size: Optional[Tuple[int, int]] = None,
+             **kwargs: Any) -> Plan:
+        """The kernel that ``propagate(edge_index, size, **kwargs)`` runs, and why. Ask a layer
+        with the arguments its ``forward`` passes to ``propagate``; after a call,
+        :attr:`last_plan` holds the plan that ran."""
+        backend = effective_backend(self.backend)
+        kernel = effective_kernel(self.kernel)
+        forced = ' (use_kernel)' if kernel != self.kernel else ''
+        name = type(self).__name__
+        if kernel == 'generic':
+            return Plan('generic', f"kernel='generic'{forced}", backend)
+        if not self._implements_fused:
+            return Plan('generic', f'{name} defines no message_and_aggregate', backend)
+        if self.explain:
+            return Plan('generic', 'an explainer needs the individual messages', backend)
+        if self.decomposed_layers > 1:
+            return Plan('generic', 'decomposed_layers > 1', backend)
+        if not self.fused_aggr:
+            return Plan('generic', f'aggr={self.aggr!r} is not fusable (sum or mean)', backend)
         if (self._message_forward_pre_hooks or self._message_forward_hooks
                 or self._aggregate_forward_pre_hooks or self._aggregate_forward_hooks):
-            return False  # a PyG user expects them to fire
-        if not (isinstance(edge_index, Tensor) or is_sparse(edge_index)):
-            return False
-        return self.fuses(edge_index)
+            return Plan('generic', 'message or aggregate hooks are registered', backend)
+        sparse = is_sparse(edge_index)
+        if not sparse and not isinstance(edge_index, Tensor):
+            return Plan('generic', f'edge_index is a {type(edge_index).__name__}', backend)
+        why_not = None
+        structure = None if sparse else structure_of(edge_index)
+        if structure is not None and structure.kind in self.dense_kernels:
+            if kernel == 'fused':
+                why_not = f"kernel='fused'{forced} runs no dense kernel"
+            elif self.flow != 'source_to_target':
+                why_not = (f"flow='{self.flow}': the {structure.kind} structure describes "
+                           f"the source -> target graph")
+            else:
+                why_not = self.dense_check(structure, **kwargs)
+                if why_not is None:
+                    return Plan(self.dense_kernels[structure.kind],
+                                f'the graph is a {structure.kind} (converter structure)',
+                                backend)
+        elif self.dense_kernels:
+            kinds = ', '.join(self.dense_kernels)
+            why_not = 'a sparse adj_t' if sparse else \
+                f'the graph carries no {kinds} structure'
+        if not self.sparse_fused:
+            return Plan('generic', f'{name} fuses only as a dense kernel ({why_not})',
+                        backend)
+        product, reason = sparse_kernel(_first_features(kwargs))
+        if why_not is not None:
+            reason = f'{reason}; no dense kernel: {why_not}'
+        return Plan(product, reason, backend)
 
-    def fuses(self, edge_index: Any) -> bool:
-        """Whether ``message_and_aggregate`` handles this graph (default: every graph). A layer
-        whose fused form exists only for some structures (e.g. dense attention on complete
-        graphs) narrows it; the others run the generic path."""
-        return True
-
+    # -- propagate ---------------------------------------------------------------------------
     def propagate(self, edge_index: Any, size: Optional[Tuple[int, int]] = None,
                   **kwargs: Any) -> Any:
-        """PyG's ``propagate``; the fused route runs ``message_and_aggregate`` on an
-        :class:`Adjacency` with PyG's propagate and message-and-aggregate hooks."""
+        """PyG's ``propagate``, on the kernel of :meth:`plan`: the generic route is PyG's own;
+        the fused route runs ``message_and_aggregate`` on an :class:`Adjacency` with PyG's
+        propagate and message-and-aggregate hooks."""
         if isinstance(edge_index, Tensor) and not is_sparse(edge_index):
             self._validate(edge_index, size, kwargs)
         elif not is_sparse(edge_index):
             raise ValueError(f'{type(self).__name__}: edge_index must be a torch.Tensor of shape '
                              f'[2, E] (or a sparse adj_t), got {type(edge_index).__name__}; '
                              f'convert with torch.as_tensor(edge_index)')
-        if not self._route_fused(edge_index):
+        compiling = _compiling()
+        plan = self.plan(edge_index, size, **kwargs)
+        if not compiling:
+            self.last_plan = plan
+        if not plan.fused:
             if structure_of(edge_index) is not None and not is_sparse(edge_index):
                 edge_index = plain(edge_index)
             if self.explain or self.decomposed_layers > 1:  # as PyG: its original propagate
                 return MessagePassing.propagate(self, edge_index, size, **kwargs)
             return self._pyg_propagate(edge_index, size=size, **kwargs)
-        compiling = _compiling()
         if not compiling:
             for hook in self._propagate_forward_pre_hooks.values():
                 res = hook(self, (edge_index, size, kwargs))
                 if res is not None:
                     edge_index, size, kwargs = res
         mutable_size = self._check_input(edge_index, size)
-        adj = self.adjacency(edge_index, mutable_size, kwargs)
+        adj = self.adjacency(edge_index, mutable_size, kwargs, plan)
         coll = self._collect(self._fused_user_args, edge_index if is_sparse(edge_index)
                              else plain(edge_index), mutable_size, kwargs)
         mag_kwargs = self.inspector.collect_param_data('message_and_aggregate', coll)
@@ -395,18 +510,20 @@ class GDLConv(MessagePassing):
                     out = res
         return out
 
-    def adjacency(self, edge_index: Any, size: list, kwargs: Dict[str, Any]) -> Adjacency:
+    def adjacency(self, edge_index: Any, size: list, kwargs: Dict[str, Any],
+                  plan: Optional[Plan] = None) -> Adjacency:
         """The :class:`Adjacency` of ``edge_index`` (a ``[2, E]`` tensor, PyG ``EdgeIndex``,
-        torch.sparse ``adj_t`` or ``SparseTensor``) under this layer's ``flow``."""
-        structure = None
-        if self.kernel == 'auto' and _kernel == 'auto' and self.flow == 'source_to_target':
-            structure = structure_of(edge_index)  # tags describe the source -> target graph
+        torch.sparse ``adj_t`` or ``SparseTensor``) under this layer's ``flow``; it carries
+        ``plan`` and, when the plan is a dense kernel, the graph's structure."""
+        plan = self.plan(edge_index, tuple(size), **kwargs) if plan is None else plan
         if is_sparse(edge_index):  # adj_t: rows = targets, columns = sources
             ei, values = sparse_to_edge_index(edge_index)
             num_dst, num_src = edge_index.size(0), edge_index.size(1)
             if values is not None and values.dim() != 1:
                 values = None
-            return Adjacency(ei, ei[0], ei[1], num_src, num_dst, None, values=values)
+            return Adjacency(ei, ei[0], ei[1], num_src, num_dst, None, values=values,
+                             plan=plan)
+        structure = structure_of(edge_index) if plan.kernel not in SPARSE_KERNELS else None
         n0, n1 = size
         if n0 is None or n1 is None:
             guess = _pair_size(kwargs.get('x'), self.node_dim)
@@ -423,17 +540,17 @@ class GDLConv(MessagePassing):
         if hasattr(ei, 'as_tensor'):  # PyG's EdgeIndex
             ei = ei.as_tensor()
         if self.flow == 'source_to_target':
-            return Adjacency(edge_index, ei[0], ei[1], n0, n1, structure, self.flow)
-        return Adjacency(edge_index, ei[1], ei[0], n1, n0, structure, self.flow)
+            return Adjacency(edge_index, ei[0], ei[1], n0, n1, structure, self.flow, plan=plan)
+        return Adjacency(edge_index, ei[1], ei[0], n1, n0, structure, self.flow, plan=plan)
 
     def _validate(self, edge_index: Tensor, size, kwargs: Dict[str, Any]) -> None:
-        """The clear errors for a bad ``edge_index``; the range pass runs once per tensor
-        (cached with its structure), and not at all for a converter-tagged graph."""
+        """The clear errors for a bad ``edge_index``; the range pass runs once per content of
+        the tensor (cached on it), and not at all for a converter-made graph."""
         if _compiling() or edge_index.device.type == 'meta':
             return
         if edge_index.dim() != 2 or edge_index.size(0) != 2 or edge_index.is_floating_point():
             check_edge_index(edge_index)  # raises the clear error
-        if structure_of(edge_index) is not None or not validation_enabled():
+        if structure_of(edge_index) is not None or not _validation_enabled(self.validate):
             return  # the converter vouches for its edges
         sizes = tuple(size) if size is not None else _pair_size(kwargs.get('x'),
                                                                  self.node_dim)
@@ -453,5 +570,24 @@ class GDLConv(MessagePassing):
             check_edge_index(edge_index, size=tuple(size))
 
     def check(self, x: Tensor, edge_index: Tensor, channels: Optional[int] = None) -> None:
-        """Validate node features ``x`` against the layer's input width."""
+        """Validate node features ``x`` against the layer's input width and dtype."""
         check_node_features(x, channels=channels)
+        check_dtype(self, x)
+
+
+def _first_features(kwargs: Dict[str, Any]) -> Optional[Tensor]:
+    """The first floating tensor among the inputs (or pairs of them): it decides the kernel."""
+    for value in kwargs.values():
+        for t in (value if isinstance(value, (tuple, list)) else (value,)):
+            if isinstance(t, Tensor) and t.is_floating_point():
+                return t
+    return None
+
+
+def check_dtype(module: torch.nn.Module, x: Tensor) -> None:
+    """``x`` must have the dtype of the module's parameters (one clear line instead of
+    torch's "mat1 and mat2 must have the same dtype")."""
+    p = next(module.parameters(), None)
+    if p is not None and x.is_floating_point() and p.is_floating_point() and x.dtype != p.dtype:
+        raise ValueError(f'{type(module).__name__}: x is {x.dtype} but the layer\'s weights are '
+                         f'{p.dtype}: convert one, e.g. layer.to({x.dtype}) or x.to({p.dtype})')

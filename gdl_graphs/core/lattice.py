@@ -278,14 +278,9 @@ def from_dense(y: Tensor) -> Tensor:
 DENSE_MASKED_MIN_FILL = 0.25
 
 
-def dense_applies(meta: dict, edge_type: Optional[Tensor] = None,
-                  own_edge_type: Optional[Tensor] = None) -> bool:
-    """Whether the dense kernel applies and pays off: ``edge_type`` is ``None`` or the
-    converter's own (any other edge types are used, on the typed path), and the lattice is
-    full or a masked one that keeps at least :data:`DENSE_MASKED_MIN_FILL` of its pixels
-    (sparser ones run on the typed path)."""
-    if edge_type is not None and edge_type is not own_edge_type:
-        return False
+def dense_applies(meta: dict) -> bool:
+    """Whether the dense kernel pays off: the lattice is full, or a masked one that keeps at
+    least :data:`DENSE_MASKED_MIN_FILL` of its pixels (sparser ones run on the typed path)."""
     index = meta.get('index')
     return index is None or index.numel() >= DENSE_MASKED_MIN_FILL * math.prod(meta['shape'])
 

@@ -5,17 +5,18 @@ Two backends compute the same numbers:
 - ``'torch'``: ``index_add`` / ``scatter_reduce`` / ``segment_reduce`` (CPU and CUDA),
 - ``'torch_scatter'``: the ``torch_scatter`` extension, when it is installed.
 
-The backend is chosen automatically (``'torch'``; ``torch_scatter`` is used only when asked
-for) and can be overridden globally with :func:`set_backend` or locally with
-:func:`use_backend`. Empty groups reduce to ``0`` for every reduction (PyG's convention).
+The backend is ``'torch'`` unless asked for: per call (``backend=``), per layer
+(``GDLConv(backend=...)``) or for a ``with`` block (:func:`~gdl_graphs.core.use_backend`).
+Empty groups reduce to ``0`` for every reduction (PyG's convention).
 """
 from __future__ import annotations
 
-import contextlib
-from typing import Iterator, Optional
+from typing import Optional
 
 import torch
 from torch import Tensor
+
+from .config import effective_backend
 
 REDUCTIONS = ('sum', 'add', 'mean', 'max', 'min', 'mul')
 _TORCH_REDUCE = {'max': 'amax', 'min': 'amin', 'mul': 'prod'}
@@ -25,36 +26,8 @@ try:  # pragma: no cover - depends on the environment
 except Exception:  # ImportError or a broken binary
     _torch_scatter = None
 
-_backend = 'torch'
-
-
 def available_backends() -> tuple[str, ...]:
     return ('torch', 'torch_scatter') if _torch_scatter is not None else ('torch',)
-
-
-def set_backend(name: str) -> None:
-    """Select the scatter backend: ``'torch'`` or ``'torch_scatter'``."""
-    global _backend
-    if name not in ('torch', 'torch_scatter'):
-        raise ValueError(f"unknown scatter backend {name!r}: use 'torch' or 'torch_scatter'")
-    if name == 'torch_scatter' and _torch_scatter is None:
-        raise ValueError("backend 'torch_scatter' is not installed: "
-                         "pip install --no-build-isolation torch-scatter")
-    _backend = name
-
-
-def get_backend() -> str:
-    return _backend
-
-
-@contextlib.contextmanager
-def use_backend(name: str) -> Iterator[None]:
-    old = _backend
-    set_backend(name)
-    try:
-        yield
-    finally:
-        set_backend(old)
 
 
 def _check_reduce(reduce: str) -> str:
@@ -70,7 +43,7 @@ def _broadcast(index: Tensor, src: Tensor, dim: int) -> Tensor:
 
 
 def scatter(src: Tensor, index: Tensor, dim_size: int, reduce: str = 'sum',
-            dim: int = 0, fill_empty: bool = True) -> Tensor:
+            dim: int = 0, fill_empty: bool = True, backend: Optional[str] = None) -> Tensor:
     r"""Reduce the slices of ``src`` along ``dim`` into ``dim_size`` groups given by ``index``.
 
     :math:`\mathrm{out}_i = \bigoplus_{e : \mathrm{index}_e = i} \mathrm{src}_e`, with
@@ -81,7 +54,9 @@ def scatter(src: Tensor, index: Tensor, dim_size: int, reduce: str = 'sum',
     """
     reduce = _check_reduce(reduce)
     dim = dim % src.dim() if src.dim() > 0 else 0
-    if _backend == 'torch_scatter':
+    if index.dtype != torch.long:  # torch <= 2.6 scatters with int64 indices only
+        index = index.long()
+    if effective_backend(backend) == 'torch_scatter':
         if reduce in ('max', 'min'):
             out = getattr(_torch_scatter, f'scatter_{reduce}')(src, index, dim=dim,
                                                                dim_size=dim_size)[0]
@@ -122,10 +97,12 @@ def scatter(src: Tensor, index: Tensor, dim_size: int, reduce: str = 'sum',
                                                _TORCH_REDUCE[reduce], include_self=False)
 
 
-def segment(src: Tensor, ptr: Tensor, reduce: str = 'sum') -> Tensor:
+def segment(src: Tensor, ptr: Tensor, reduce: str = 'sum',
+            backend: Optional[str] = None) -> Tensor:
     """Reduce consecutive slices ``src[ptr[i]:ptr[i+1]]`` (a sorted ``index``); empty gives 0."""
     reduce = _check_reduce(reduce)
-    if _backend == 'torch_scatter' and reduce != 'mul':  # it has no segment product
+    # torch_scatter has no segment product
+    if effective_backend(backend) == 'torch_scatter' and reduce != 'mul':
         if reduce in ('max', 'min'):
             return getattr(_torch_scatter, f'segment_{reduce}_csr')(src, ptr)[0]
         return _torch_scatter.segment_csr(src, ptr, reduce=reduce)

@@ -11,9 +11,9 @@ describe a graph it was not made for (restore it with the domain's ``tag_*`` hel
 :func:`gdl_graphs.domains.tag_lattice`). The core reads it inside ``propagate`` and may run a
 dense kernel.
 
-:func:`cached` memoises derived structure (CSR, transposes, type orderings) per index tensor:
-built once per graph and device, reused across layers and epochs, and dropped when the tensor is
-freed or modified in place.
+:func:`cached` memoises derived structure (CSR, transposes, type orderings) on the index tensor
+itself: built once per graph and device, reused across layers and epochs, freed with the tensor,
+and rebuilt whenever the tensor's content changes, in place or behind torch's back.
 """
 from __future__ import annotations
 
@@ -76,26 +76,66 @@ def plain(t: Tensor) -> Tensor:
     return t.view(t.shape) if structure_of(t) is not None else t
 
 
-_cache: Dict[tuple, tuple] = {}
+# -- caches ------------------------------------------------------------------------------------
+# A derived structure (CSR, transpose, type ordering, a validation pass) is kept in a dict on
+# the tensor object it was derived from, so it lives and dies with that tensor: no global table,
+# no identity that a new tensor could reuse. An entry is returned only while every tensor it
+# was built from still has the same storage address, version counter, shape, strides and
+# content fingerprint (a 64-bit position-mixing hash, one pass over the indices): memory that
+# was refilled behind torch's back (numpy, DLPack, shared memory) gets a new build.
+
+_CACHE_ATTR = '_gdl_cache'
+_K1, _K2, _K3 = -7046029254386353131, -4658895280553007687, -7723592293110705685
+
+
+def fingerprint(t: Tensor) -> int:
+    """A 64-bit hash of ``t``'s values and their positions (integer or bool tensors; floats
+    are hashed by their bits). Differs, up to a 2**-64 chance, for any change of content."""
+    v = t.detach().reshape(-1)
+    if v.is_floating_point():
+        v = v.view({8: torch.int64, 4: torch.int32, 2: torch.int16}[v.element_size()])
+    v = v.to(torch.int64)
+    x = torch.arange(v.numel(), dtype=torch.int64, device=v.device).mul_(_K1).add_(v).mul_(_K2)
+    x = x.bitwise_xor_(x >> 31).mul_(_K3)
+    return int(x.sum())
+
+
+def _parts(t: Tensor) -> tuple:
+    if t.layout == torch.sparse_coo:
+        return (t._indices(), t._values())
+    if t.layout in (torch.sparse_csr, torch.sparse_bsr):
+        return (t.crow_indices(), t.col_indices(), t.values())
+    if t.layout in (torch.sparse_csc, torch.sparse_bsc):
+        return (t.ccol_indices(), t.row_indices(), t.values())
+    return (t,)
+
+
+def _signature(t: Tensor) -> tuple:
+    head = (t.layout, tuple(t.shape), t.dtype, t.device, t._version)
+    return head + tuple((p.data_ptr(), p._version, p.stride(), fingerprint(p))
+                        for p in _parts(t))
 
 
 def cached(tensors: Sequence[Tensor], extra: tuple, build: Callable[[], Any]) -> Any:
-    """``build()`` once per identity and version of ``tensors`` (and ``extra``)."""
-    if torch.compiler.is_compiling():
+    """``build()`` once per content of ``tensors`` (and the hashable ``extra``); the value is
+    kept on ``tensors[0]``. Nothing is kept while compiling or for meta tensors."""
+    owner = tensors[0]
+    if torch.compiler.is_compiling() or owner.device.type == 'meta':
         return build()
-    key = (tuple(id(t) for t in tensors), extra)
-    versions = tuple(t._version for t in tensors)
-    entry = _cache.get(key)
-    if entry is not None:
-        refs, vers, value = entry
-        if vers == versions and all(r() is t for r, t in zip(refs, tensors)):
-            return value
+    sig = tuple(_signature(t) for t in tensors)
+    store = owner.__dict__.get(_CACHE_ATTR)
+    if store is None:
+        store = {}
+        owner.__dict__[_CACHE_ATTR] = store
+    entry = store.get(extra)
+    if entry is not None and entry[0] == sig and all(
+            r() is t for r, t in zip(entry[1], tensors[1:])):
+        return entry[2]
     value = build()
-    # the callback holds the dict itself: module globals may be gone at interpreter exit
-    refs = tuple(weakref.ref(t, lambda _, k=key, c=_cache: c.pop(k, None)) for t in tensors)
-    _cache[key] = (refs, versions, value)
+    store[extra] = (sig, tuple(weakref.ref(t) for t in tensors[1:]), value)
     return value
 
 
-def clear_cache() -> None:
-    _cache.clear()
+def clear_cache(t: Tensor) -> None:
+    """Drop what the core derived from ``t``."""
+    t.__dict__.pop(_CACHE_ATTR, None)

@@ -1,36 +1,17 @@
 """Input validation with messages that name the problem and the fix.
 
-Validation is on by default. Switch it off for speed with ``set_validation(False)`` or,
-locally, ``with validation(False): ...``; the checks cost one pass over the indices.
+Validation is on by default. Switch it off for speed per layer (``validate=False``) or for a
+block (``with gdl_graphs.core.validation(False): ...``); the checks cost one pass over the
+indices.
 """
 from __future__ import annotations
 
-import contextlib
-from typing import Iterator, Optional, Tuple
+from typing import Optional, Tuple
 
 import torch
 from torch import Tensor
 
-_enabled = True
-
-
-def set_validation(enabled: bool) -> None:
-    global _enabled
-    _enabled = bool(enabled)
-
-
-def validation_enabled() -> bool:
-    return _enabled
-
-
-@contextlib.contextmanager
-def validation(enabled: bool) -> Iterator[None]:
-    old = _enabled
-    set_validation(enabled)
-    try:
-        yield
-    finally:
-        set_validation(old)
+from .config import validation_enabled
 
 
 def check_edge_index(edge_index: Tensor, num_nodes: Optional[int] = None,
@@ -48,7 +29,7 @@ def check_edge_index(edge_index: Tensor, num_nodes: Optional[int] = None,
     if edge_index.dtype not in (torch.long, torch.int32):
         raise ValueError(f'{name} must hold integers (torch.long), got {edge_index.dtype}; '
                          f'convert with .long()')
-    if not _enabled or edge_index.numel() == 0:
+    if not validation_enabled() or edge_index.numel() == 0:
         return
     lo, hi = torch.aminmax(edge_index, dim=1)
     (lo_src, lo_dst), (hi_src, hi_dst) = lo.tolist(), hi.tolist()
@@ -78,7 +59,7 @@ def check_index(index: Tensor, size: int, num_groups: Optional[int] = None,
     if index.numel() != size:
         raise ValueError(f'{name} has {index.numel()} entries but there are {size} nodes; '
                          f'it needs one entry per node')
-    if not _enabled or index.numel() == 0:
+    if not validation_enabled() or index.numel() == 0:
         return
     lo, hi = int(index.min()), int(index.max())
     if lo < 0:
@@ -102,7 +83,8 @@ def check_node_features(x: Tensor, num_nodes: Optional[int] = None, name: str = 
 
 
 def check_finite(t: Tensor, name: str) -> None:
-    if _enabled and t.is_floating_point() and t.numel() and not bool(torch.isfinite(t).all()):
+    if validation_enabled() and t.is_floating_point() and t.numel() and \
+            not bool(torch.isfinite(t).all()):
         bad = int((~torch.isfinite(t)).nonzero()[0, 0])
         raise ValueError(f'{name} holds NaN or infinite values (first at row {bad}); '
                          f'clean the data before building the graph')

@@ -27,7 +27,8 @@ import torch
 from torch import Tensor
 from torch_geometric.data import Data
 
-from ..core import CSR, check_edge_index, plain, scatter
+from ..core import check_edge_index, plain, scatter
+from ..core.sparse import CSR
 
 
 @dataclass

@@ -11,7 +11,16 @@ from torch import Tensor
 from torch.nn import Parameter, init
 from torch_geometric.utils import is_sparse
 
-from ..core import Adjacency, GDLConv, cached, plain, scatter, sparse_to_edge_index, typed_matmul
+from ..core import (
+    Adjacency,
+    GDLConv,
+    Structure,
+    cached,
+    plain,
+    scatter,
+    sparse_to_edge_index,
+    typed_matmul,
+)
 from ..core.lattice import check_stencil, dense_conv
 from ..domains.group import Group, dense_group_meta, get_group
 
@@ -209,12 +218,18 @@ class GroupStencilConv(GDLConv):
     """Shared by :class:`LiftingConv` and :class:`~gdl_graphs.nn.GroupConv`: a square odd
     stencil on a lifted lattice of ``group``, one ``weight`` of shape
     ``[F_out, F_in, (|G|,) k, k]`` and one bias per output channel (shared by the group
-    elements), initialised as ``torch.nn.Conv2d`` / ``Conv3d`` (fan-in ``weight[0].numel()``)."""
+    elements), initialised as ``torch.nn.Conv2d`` / ``Conv3d`` (fan-in ``weight[0].numel()``).
+    On a lifted lattice of its group it runs one ``conv2d`` of the filter bank (plan kernel
+    ``'group_conv'``)."""
+
+    dense_kernels = {'lattice': 'group_conv'}
 
     def __init__(self, in_channels: int, out_channels: int, kernel_size: int,
                  group: Union[str, Group], dilation: int, bias: bool, group_axis: bool,
                  **kwargs):
-        super().__init__(aggr='sum', **kwargs)
+        super().__init__(aggr=self.fixed_aggr(kwargs, type(self).__name__, 'sum',
+                                              'as a group CNN, it sums over the stencil'),
+                         **kwargs)
         if in_channels < 1 or out_channels < 1:
             raise ValueError(f'channels must be positive, got {in_channels} -> {out_channels}')
         if not isinstance(kernel_size, int) or not isinstance(dilation, int):
@@ -246,15 +261,21 @@ class GroupStencilConv(GDLConv):
         source = 'lifted.edge_type' if self.role == 'group' else 'lifted.lift_edge_type'
         return typed_message(x_j, edge_type, self.typed_weight(), f'{source} from lift_lattice')
 
+    def dense_check(self, structure: Structure, x: Tensor, edge_type: Optional[Tensor] = None,
+                    **kwargs) -> Optional[str]:
+        if structure.meta.get('group') is None:
+            return 'a lattice that is not lifted'
+        dense_group_meta(structure, self.role, self.group, self.kernel_size, self.dilation,
+                         x.size(0), self.rows_per_pixel)  # raises for a graph that does not fit
+        if edge_type is not None and edge_type is not structure.edge_type:
+            return "edge_type is not the converter's"
+        return None
+
     def message_and_aggregate(self, adj: Adjacency, x: Tensor,
                               edge_type: Optional[Tensor]) -> Tensor:
-        tag = adj.structure if adj.structure is not None and \
-            adj.structure.kind == 'lattice' else None
-        meta = dense_group_meta(tag, self.role, self.group, self.kernel_size, self.dilation,
-                                x.size(0), self.rows_per_pixel)
-        if meta is not None and (edge_type is None or edge_type is tag.edge_type):
+        if adj.plan.kernel == 'group_conv':
             out = dense_conv(x.reshape(-1, self.rows_per_pixel * self.in_channels),
-                             self.filter_bank(), None, meta, (1, 1))
+                             self.filter_bank(), None, adj.structure.meta, (1, 1))
             return out.reshape(-1, self.out_channels)
         if edge_type is None:
             self.message(x, None)  # raises the clear error

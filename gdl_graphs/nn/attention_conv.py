@@ -8,7 +8,7 @@ import torch.nn.functional as F
 from torch import Tensor
 from torch.nn import Linear, Parameter
 
-from ..core import Adjacency, GDLConv, check_node_features, structure_of
+from ..core import Adjacency, GDLConv, check_node_features
 from ..core.dense import complete_attention
 
 
@@ -47,13 +47,17 @@ class AttentionConv(GDLConv):
         x ``[N, E]``, edge_index ``[2, num_edges]`` -> ``[N, E]``.
     """
 
+    dense_kernels = {'complete': 'sdpa'}
+    sparse_fused = False
+
     def __init__(self, embed_dim: int, num_heads: int = 1, bias: bool = True,
                  dropout: float = 0.0, **kwargs):
         if embed_dim <= 0 or num_heads <= 0 or embed_dim % num_heads != 0:
             raise ValueError(f'num_heads ({num_heads}) must be positive and divide embed_dim '
                              f'({embed_dim})')
         kwargs.setdefault('node_dim', 0)
-        super().__init__(aggr='sum', **kwargs)
+        super().__init__(aggr=self.fixed_aggr(kwargs, 'AttentionConv', 'sum',
+                                              'attention weights sum to one'), **kwargs)
         self.embed_dim = embed_dim
         self.num_heads = num_heads
         self.head_dim = embed_dim // num_heads
@@ -81,10 +85,6 @@ class AttentionConv(GDLConv):
                              v=v.view(n, h, d), size=(n, n))
         return self.out_proj(out.reshape(n, self.embed_dim))
 
-    def fuses(self, edge_index) -> bool:
-        tag = structure_of(edge_index)
-        return tag is not None and tag.kind == 'complete'
-
     def message(self, q_i: Tensor, k_j: Tensor, v_j: Tensor, index: Tensor,
                 size_i: Optional[int]) -> Tensor:
         score = (q_i * k_j).sum(-1) * (1.0 / math.sqrt(self.head_dim))      # [E, H]
@@ -94,7 +94,7 @@ class AttentionConv(GDLConv):
         return v_j * alpha.unsqueeze(-1)
 
     def message_and_aggregate(self, adj: Adjacency, q: Tensor, k: Tensor, v: Tensor) -> Tensor:
-        # a complete graph per set (the tag vouches for the edges): one SDPA call
+        # the plan ran only on a complete graph per set (the converter vouches for the edges)
         meta = adj.structure.meta
         p = self.dropout if self.training else 0.0
         return complete_attention(q, k, v, meta['ptr'], meta.get('loops', True), p)

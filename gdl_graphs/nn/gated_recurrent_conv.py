@@ -155,7 +155,8 @@ class GatedRecurrentConv(GDLConv):
 
     def __init__(self, input_size: int, hidden_size: int, bias: bool = True,
                  mode: str = 'gru', chrono: Optional[float] = None, **kwargs):
-        super().__init__(aggr='sum', **kwargs)
+        super().__init__(aggr=self.fixed_aggr(kwargs, 'GatedRecurrentConv', 'sum',
+                                              'the recurrence reads one predecessor'), **kwargs)
         if mode not in _GATES:
             raise ValueError(f"mode must be 'gru', 'lstm' or 'rnn', got {mode!r}")
         if chrono is not None and (mode == 'rnn' or not bias or not chrono > 2):

@@ -7,7 +7,7 @@ import torch
 from torch import Tensor
 from torch.nn import Parameter, ParameterDict
 
-from ..core import Adjacency, GDLConv, cached, degree, matmul, plain, scatter
+from ..core import Adjacency, GDLConv, cached, matmul, plain, scatter
 from ..core.mesh import check_types, types_dim
 
 
@@ -109,10 +109,7 @@ class GEMConv(GDLConv):
                  aggr: str = 'mean', bias: bool = True, **kwargs):
         if aggr not in ('mean', 'sum', 'add'):
             raise ValueError(f"GEMConv aggregates with 'mean' or 'sum', got {aggr!r}")
-        # the messages carry 1 / deg for 'mean' (a fixed, geometry-only weight): the sum of
-        # propagate is then the mean
-        super().__init__(aggr='sum', **kwargs)
-        self.gem_aggr = 'sum' if aggr == 'add' else aggr
+        super().__init__(aggr='sum' if aggr == 'add' else aggr, **kwargs)
         self.in_types = check_types(in_types, 'in_types')
         self.out_types = check_types(out_types, 'out_types')
         if int(num_radial) < 1:
@@ -210,19 +207,15 @@ class GEMConv(GDLConv):
         """Per-edge values ``[E, S, P]`` for output order ``m`` (geometry only, built once per
         graph and cached on its tensors): the phase of source ``s`` for output part ``p``
         (``P = 1`` for ``m = 0``, else real and imaginary parts), times the radial profile
-        (and ``1 / deg`` for ``aggr='mean'``)."""
+"""
         sources = self._sources(m)
-        key = ('gem', m, tuple(sources), self.num_radial, self.gem_aggr, dtype, num_nodes,
-               self.flow)
+        key = ('gem', m, tuple(sources), self.num_radial, dtype, num_nodes, self.flow)
 
         def build():
             dst = edge_index[1] if self.flow == 'source_to_target' else edge_index[0]
             theta = edge_coords[:, 1].to(dtype)
             psi = connection.to(dtype) - theta
             rad = radial_basis(edge_coords[:, 0].to(dtype), dst, num_nodes, self.num_radial)
-            if self.gem_aggr == 'mean':
-                deg = degree(dst, num_nodes, dtype).clamp(min=1)
-                rad = rad / deg.index_select(0, dst).unsqueeze(-1)
             cols = []
             for r, n, sign, part in sources:
                 phase = m * theta + sign * n * psi
@@ -294,8 +287,12 @@ class GEMConv(GDLConv):
         big = cached((adj.key,), ('gem_expanded', num_s, num_p, adj.flow, adj.num_src,
                                   adj.num_dst), build)
         y = matmul(big, q.reshape(adj.num_src * num_s, -1), phase.reshape(-1), 'sum')
-        return y.view(adj.num_dst, -1)
+        y = y.view(adj.num_dst, -1)
+        if self.aggr == 'mean':  # each target's expanded row holds S entries per edge
+            rowptr = adj.csr().rowptr
+            y = y / (rowptr[1:] - rowptr[:-1]).clamp(min=1).to(y.dtype).unsqueeze(-1)
+        return y
 
     def __repr__(self) -> str:
         return (f'{self.__class__.__name__}(in_types={self.in_types}, '
-                f'out_types={self.out_types}, num_radial={self.num_radial}, aggr={self.gem_aggr})')
+                f'out_types={self.out_types}, num_radial={self.num_radial}, aggr={self.aggr})')

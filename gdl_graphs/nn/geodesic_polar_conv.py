@@ -59,7 +59,8 @@ class GeodesicPolarConv(GDLConv):
 
     def __init__(self, in_channels: int, out_channels: int, num_rho: int = 2,
                  num_theta: int = 8, bias: bool = True, **kwargs):
-        super().__init__(aggr='sum', **kwargs)
+        super().__init__(aggr=self.fixed_aggr(kwargs, 'GeodesicPolarConv', 'sum',
+                                              'its bins sum over the patch'), **kwargs)
         if num_rho < 1 or num_theta < 1:
             raise ValueError(f'num_rho and num_theta must be >= 1, got {num_rho}, {num_theta}')
         self.in_channels, self.out_channels = int(in_channels), int(out_channels)

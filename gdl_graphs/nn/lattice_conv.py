@@ -7,9 +7,15 @@ import torch
 from torch import Tensor
 from torch.nn import Parameter, init
 
-from ..core import Adjacency, GDLConv, typed_matmul
-from ..core.lattice import IntOrTuple, as_tuple, check_stencil, dense_applies, dense_conv
-from ..core.validate import check_node_features
+from ..core import Adjacency, GDLConv, Structure, typed_matmul
+from ..core.lattice import (
+    DENSE_MASKED_MIN_FILL,
+    IntOrTuple,
+    as_tuple,
+    check_stencil,
+    dense_applies,
+    dense_conv,
+)
 from ._common import typed_message
 
 _CONVS = (torch.nn.Conv1d, torch.nn.Conv2d, torch.nn.Conv3d)
@@ -63,10 +69,13 @@ class LatticeConv(GDLConv):
         ``[N_coarse, F_out]`` with a stride).
     """
 
+    dense_kernels = {'lattice': 'conv'}
+
     def __init__(self, in_channels: int, out_channels: int, kernel_size: IntOrTuple,
                  dilation: IntOrTuple = 1, bias: bool = True, stride: IntOrTuple = 1,
                  dim: Optional[int] = None, **kwargs):
-        super().__init__(aggr='sum', **kwargs)
+        super().__init__(aggr=self.fixed_aggr(kwargs, 'LatticeConv', 'sum',
+                                              'as Conv2d, it sums over the stencil'), **kwargs)
         if dim is None:
             dim = 2 if isinstance(kernel_size, int) else len(tuple(kernel_size))
         if dim not in (1, 2, 3):
@@ -109,7 +118,7 @@ class LatticeConv(GDLConv):
 
     def forward(self, x: Tensor, edge_index: Tensor, edge_type: Optional[Tensor] = None,
                 coarse=None) -> Tensor:
-        check_node_features(x, channels=self.in_channels)
+        self.check(x, edge_index, channels=self.in_channels)
         if x.dim() != 2:
             raise ValueError(f'x must be [N, {self.in_channels}], got {list(x.shape)}')
         strided = any(s > 1 for s in self.stride)
@@ -125,25 +134,33 @@ class LatticeConv(GDLConv):
         return typed_message(x_j, edge_type, self.typed_weight(),
                              'data.edge_type from image_to_graph')
 
+    def dense_check(self, structure: Structure, x: Tensor, edge_type: Optional[Tensor] = None,
+                    **kwargs) -> Optional[str]:
+        meta = structure.meta
+        if 'group' in meta:
+            return 'a lifted lattice (group layers run on it)'
+        if edge_type is not None and edge_type is not structure.edge_type:
+            return 'edge_type is not the converter\'s'
+        if not dense_applies(meta):
+            return f'a masked lattice under {DENSE_MASKED_MIN_FILL:.0%} full'
+        if (tuple(meta['kernel_size']) != self.kernel_size
+                or tuple(meta['dilation']) != self.dilation):
+            raise ValueError(
+                f'the lattice graph has kernel_size {tuple(meta["kernel_size"])} and '
+                f'dilation {tuple(meta["dilation"])} but the layer has {self.kernel_size} '
+                f'and {self.dilation}: build the graph with image_to_graph(..., '
+                f'kernel_size={self.kernel_size}, dilation={self.dilation})')
+        index = meta.get('index')
+        n = math.prod(meta['shape']) if index is None else index.numel()
+        if x.size(0) != n or len(meta['shape']) != self.dim + 1:
+            raise ValueError(f'x has {x.size(0)} rows but the lattice {tuple(meta["shape"])}'
+                             f' has {n} nodes ({self.dim}-D layer)')
+        return None
+
     def message_and_aggregate(self, adj: Adjacency, x: Tensor,
                               edge_type: Optional[Tensor]) -> Tensor:
-        tag = adj.structure
-        if tag is not None and tag.kind == 'lattice' and 'group' not in tag.meta \
-                and dense_applies(tag.meta, edge_type, tag.edge_type):
-            meta = tag.meta
-            if (tuple(meta['kernel_size']) != self.kernel_size
-                    or tuple(meta['dilation']) != self.dilation):
-                raise ValueError(
-                    f'the lattice graph has kernel_size {tuple(meta["kernel_size"])} and '
-                    f'dilation {tuple(meta["dilation"])} but the layer has {self.kernel_size} '
-                    f'and {self.dilation}: build the graph with image_to_graph(..., '
-                    f'kernel_size={self.kernel_size}, dilation={self.dilation})')
-            index = meta.get('index')
-            n = math.prod(meta['shape']) if index is None else index.numel()
-            if x.size(0) != n or len(meta['shape']) != self.dim + 1:
-                raise ValueError(f'x has {x.size(0)} rows but the lattice {tuple(meta["shape"])}'
-                                 f' has {n} nodes ({self.dim}-D layer)')
-            return dense_conv(x, self.weight, None, meta, self.stride)
+        if adj.plan.kernel == 'conv':
+            return dense_conv(x, self.weight, None, adj.structure.meta, self.stride)
         if edge_type is None:
             self.message(x, None)  # raises the clear error
         return typed_matmul(adj, x, edge_type, self.typed_weight())

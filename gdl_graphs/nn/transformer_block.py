@@ -56,7 +56,8 @@ class TransformerBlock(GDLConv):
                  activation: Union[str, Callable[[Tensor], Tensor]] = 'relu',
                  layer_norm_eps: float = 1e-5, norm_first: bool = False, bias: bool = True,
                  **kwargs):
-        super().__init__(aggr='sum', **kwargs)
+        super().__init__(aggr=self.fixed_aggr(kwargs, 'TransformerBlock', 'sum',
+                                              'attention weights sum to one'), **kwargs)
         if isinstance(activation, str):
             if activation not in _ACTIVATIONS:
                 raise ValueError(f'unknown activation {activation!r}: use relu, gelu or a '

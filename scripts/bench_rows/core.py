@@ -3,7 +3,7 @@ import torch
 import torch_geometric.nn as pyg_nn
 from bench import Row
 
-from gdl_graphs.core import csr_of, spmm
+from gdl_graphs.core.sparse import csr_of, spmm
 from gdl_graphs.nn import GraphConv
 
 
