@@ -21,6 +21,7 @@ tests prove every other path equal to it.
 """
 from __future__ import annotations
 
+import inspect
 from dataclasses import dataclass
 from typing import Any, Dict, Optional, Tuple
 
@@ -333,12 +334,22 @@ class GDLConv(MessagePassing):
     dense_kernels: Dict[str, str] = {}
     #: whether ``message_and_aggregate`` also runs on graphs without a dense kernel
     sparse_fused: bool = True
+    #: layers that read every edge's endpoints or geometry (coordinates, recurrences, mesh
+    #: frames): a sparse ``adj_t`` is refused. Elsewhere per-edge inputs given with an
+    #: ``adj_t`` follow its stored (target-major) order, as in PyG
+    edge_list_only: bool = False
+    #: layers without edges (sets, virtual nodes): ``flow`` means nothing and is refused
+    edgeless: bool = False
 
     def __init__(self, aggr: Any = 'sum', kernel: str = 'auto', backend: str = 'torch',
                  validate: bool = True, **kwargs):
         check_kernel(kernel)
         check_backend(backend)
         flow = kwargs.get('flow', 'source_to_target')
+        if self.edgeless and flow != 'source_to_target':
+            raise ValueError(f'{type(self).__name__} has no edges, so flow={flow!r} means '
+                             f'nothing: drop the flow argument (it reduces over the batch '
+                             f'vector)')
         if flow not in ('source_to_target', 'target_to_source'):
             raise ValueError(f"{type(self).__name__}: flow must be 'source_to_target' or "
                              f"'target_to_source', got {flow!r}")
@@ -356,6 +367,8 @@ class GDLConv(MessagePassing):
         # PyG fuses only for sparse inputs; the core plans for every input in propagate
         self._implements_fused = self.inspector.implements('message_and_aggregate')
         self.fuse = False
+        self._forward_names = tuple(inspect.signature(self.forward).parameters)
+        self.register_forward_pre_hook(_check_call, with_kwargs=True)
 
     @staticmethod
     def fixed_aggr(kwargs: Dict[str, Any], layer: str, aggr: str, why: str) -> str:
@@ -575,6 +588,31 @@ class GDLConv(MessagePassing):
         check_dtype(self, x)
 
 
+def _check_call(module: 'GDLConv', args: tuple, kwargs: Dict[str, Any]) -> None:
+    """Before ``forward``: the clear errors for the wrong dtype and for a sparse ``adj_t``
+    where a layer needs the edge list."""
+    if _compiling():
+        return None
+    x = args[0] if args else kwargs.get('x')
+    if isinstance(x, (tuple, list)) and x:
+        x = x[0]
+    if isinstance(x, Tensor):
+        check_dtype(module, x)
+    bound = dict(zip(module._forward_names, args))
+    bound.update(kwargs)
+    adj = bound.get('edge_index')
+    if adj is None or not is_sparse(adj):
+        return None
+    name = type(module).__name__
+    if module.flow != 'source_to_target':
+        raise ValueError(f"{name}: flow='{module.flow}' with a sparse adj_t (rows are the "
+                         f"targets, as in PyG): pass the edge list edge_index [2, E] instead")
+    if module.edge_list_only:
+        raise ValueError(f'{name} reads the endpoints or geometry of every edge: pass the '
+                         f'edge list edge_index [2, E], not a sparse adj_t')
+    return None
+
+
 def _first_features(kwargs: Dict[str, Any]) -> Optional[Tensor]:
     """The first floating tensor among the inputs (or pairs of them): it decides the kernel."""
     for value in kwargs.values():
@@ -585,9 +623,14 @@ def _first_features(kwargs: Dict[str, Any]) -> Optional[Tensor]:
 
 
 def check_dtype(module: torch.nn.Module, x: Tensor) -> None:
-    """``x`` must have the dtype of the module's parameters (one clear line instead of
-    torch's "mat1 and mat2 must have the same dtype")."""
-    p = next(module.parameters(), None)
-    if p is not None and x.is_floating_point() and p.is_floating_point() and x.dtype != p.dtype:
-        raise ValueError(f'{type(module).__name__}: x is {x.dtype} but the layer\'s weights are '
-                         f'{p.dtype}: convert one, e.g. layer.to({x.dtype}) or x.to({p.dtype})')
+    """``x`` must have the dtype of the module's weights (one clear line instead of torch's
+    "mat1 and mat2 must have the same dtype"). Masks that PyG's explainer registers (names
+    starting with ``_``) are not weights."""
+    if not x.is_floating_point():
+        return
+    dtypes = {p.dtype for name, p in module.named_parameters()
+              if p.is_floating_point() and not name.rsplit('.', 1)[-1].startswith('_')}
+    if dtypes and x.dtype not in dtypes:
+        want = sorted(dtypes, key=str)[0]
+        raise ValueError(f"{type(module).__name__}: x is {x.dtype} but the layer's weights are "
+                         f"{want}: convert one, e.g. layer.to({x.dtype}) or x.to({want})")

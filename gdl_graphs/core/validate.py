@@ -23,6 +23,10 @@ def check_edge_index(edge_index: Tensor, num_nodes: Optional[int] = None,
     if not isinstance(edge_index, Tensor):
         raise ValueError(f'{name} must be a torch.Tensor of shape [2, E], '
                          f'got {type(edge_index).__name__}')
+    if edge_index.layout != torch.strided:
+        raise ValueError(f'{name} must be an edge list [2, E], got a sparse adjacency '
+                         f'({edge_index.layout}): this step reads the edges one by one; pass '
+                         f'torch_geometric.utils.to_edge_index(adj_t)[0].flip(0)')
     if edge_index.dim() != 2 or edge_index.size(0) != 2:
         raise ValueError(f'{name} must have shape [2, E], got {list(edge_index.shape)}; '
                          f'transpose an [E, 2] edge list with .t()')

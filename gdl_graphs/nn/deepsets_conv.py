@@ -30,13 +30,6 @@ def _set_ptr(x: Tensor, batch: Optional[Tensor], num_sets: Optional[int]) -> Ten
     return batch_to_ptr(batch, x.size(0), num_sets)
 
 
-def _no_flow(kwargs: dict, layer: str) -> dict:
-    if kwargs.get('flow', 'source_to_target') != 'source_to_target':
-        raise ValueError(f"{layer} has no edges, so flow={kwargs['flow']!r} means nothing: "
-                         f"drop the flow argument (set layers reduce over the batch vector)")
-    return kwargs
-
-
 def _check_pool(pool: Optional[str], allow_none: bool) -> Optional[str]:
     pool = 'sum' if pool == 'add' else pool
     if pool is None and allow_none:
@@ -82,11 +75,13 @@ class DeepSetsConv(GDLConv):
         x ``[N, F_in]``, batch ``[N]`` (sorted; default: one set) -> ``[N, F_out]``.
     """
 
+    edgeless = True
+
     def __init__(self, in_channels: int, out_channels: int, pool: Optional[str] = 'sum',
                  bias: bool = True, act: Union[str, Callable[[Tensor], Tensor], None] = None,
                  **kwargs):
         self.pool = _check_pool(pool, allow_none=True)
-        super().__init__(aggr=self.pool or 'sum', **_no_flow(kwargs, 'DeepSetsConv'))
+        super().__init__(aggr=self.pool or 'sum', **kwargs)
         self.in_channels = in_channels
         self.out_channels = out_channels
         self.act = _activation(act)
@@ -137,9 +132,11 @@ class DeepSetsReadout(GDLConv):
         x ``[N, F]``, batch ``[N]`` (sorted; default: one set) -> ``[B, F]``.
     """
 
+    edgeless = True
+
     def __init__(self, pool: str = 'sum', **kwargs):
         self.pool = _check_pool(pool, allow_none=False)
-        super().__init__(aggr=self.pool, **_no_flow(kwargs, 'DeepSetsReadout'))
+        super().__init__(aggr=self.pool, **kwargs)
         self.reset_parameters()
 
     def reset_parameters(self) -> None:

@@ -60,6 +60,8 @@ class EGNNConv(GDLConv):
         target), edge_attr ``[E, edge_dim]`` -> (x ``[N, F_out]``, pos ``[N, n]``).
     """
 
+    edge_list_only = True
+
     def __init__(self, in_channels: int, hidden_channels: int, out_channels: int,
                  edge_dim: int = 0, aggr: str = 'sum', coords_agg: str = 'mean',
                  residual: bool = True, attention: bool = False, normalize: bool = False,

@@ -60,6 +60,7 @@ class GATConv(GDLConv):
         also ``(edge_index, alpha [E', H])``.
     """
 
+
     def __init__(self, in_channels: Union[int, Tuple[int, int]], out_channels: int,
                  heads: int = 1, concat: bool = True, negative_slope: float = 0.2,
                  dropout: float = 0.0, add_self_loops: bool = True,

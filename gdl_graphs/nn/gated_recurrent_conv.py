@@ -153,6 +153,8 @@ class GatedRecurrentConv(GDLConv):
         for ``'lstm'`` a pair ``(h0, c0)``) -> ``[N, hidden_size]``.
     """
 
+    edge_list_only = True
+
     def __init__(self, input_size: int, hidden_size: int, bias: bool = True,
                  mode: str = 'gru', chrono: Optional[float] = None, **kwargs):
         super().__init__(aggr=self.fixed_aggr(kwargs, 'GatedRecurrentConv', 'sum',

@@ -58,6 +58,7 @@ class GATv2Conv(GDLConv):
         -> ``[N_dst, H * C]`` (or ``[N_dst, C]``).
     """
 
+
     def __init__(self, in_channels: Union[int, Tuple[int, int]], out_channels: int,
                  heads: int = 1, concat: bool = True, negative_slope: float = 0.2,
                  dropout: float = 0.0, add_self_loops: bool = True,

@@ -105,6 +105,8 @@ class GEMConv(GDLConv):
         (r, theta), connection ``[E]`` -> ``[N, d_0 + 2 (d_1 + ... + d_M')]``.
     """
 
+    edge_list_only = True
+
     def __init__(self, in_types: Sequence[int], out_types: Sequence[int], num_radial: int = 1,
                  aggr: str = 'mean', bias: bool = True, **kwargs):
         if aggr not in ('mean', 'sum', 'add'):

@@ -57,6 +57,8 @@ class GeodesicPolarConv(GDLConv):
         (optional float: the geodesic disk radius) -> ``[N, F_out]``.
     """
 
+    edge_list_only = True
+
     def __init__(self, in_channels: int, out_channels: int, num_rho: int = 2,
                  num_theta: int = 8, bias: bool = True, **kwargs):
         super().__init__(aggr=self.fixed_aggr(kwargs, 'GeodesicPolarConv', 'sum',

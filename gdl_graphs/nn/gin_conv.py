@@ -116,6 +116,7 @@ class GINEConv(GDLConv):
         x ``[N, F]``, edge_index ``[2, E]``, edge_attr ``[E, D]`` -> ``[N_dst, F_out]``.
     """
 
+
     def __init__(self, nn: torch.nn.Module, eps: float = 0.0, train_eps: bool = False,
                  edge_dim: Optional[int] = None, **kwargs):
         kwargs.setdefault('aggr', 'sum')

@@ -44,6 +44,7 @@ class GroupConv(GroupStencilConv):
         -> ``[N * |G|, F_out]``.
     """
 
+
     def __init__(self, in_channels: int, out_channels: int, kernel_size: int = 3,
                  group: Union[str, Group] = 'C4', dilation: int = 1, bias: bool = True,
                  **kwargs):

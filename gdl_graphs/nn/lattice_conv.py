@@ -69,6 +69,7 @@ class LatticeConv(GDLConv):
         ``[N_coarse, F_out]`` with a stride).
     """
 
+
     dense_kernels = {'lattice': 'conv'}
 
     def __init__(self, in_channels: int, out_channels: int, kernel_size: IntOrTuple,

@@ -46,9 +46,13 @@ class LiftingConv(GroupStencilConv):
         nodes), edge_type ``[E]`` -> ``[N * |G|, F_out]`` (row ``p * |G| + g``).
     """
 
+
     def __init__(self, in_channels: int, out_channels: int, kernel_size: int = 3,
                  group: Union[str, Group] = 'C4', dilation: int = 1, bias: bool = True,
                  **kwargs):
+        if kwargs.get('flow', 'source_to_target') != 'source_to_target':
+            raise ValueError("LiftingConv maps pixels to (pixel, group element) nodes, so only "
+                             "flow='source_to_target' is meaningful: drop the flow argument")
         super().__init__(in_channels, out_channels, kernel_size, group, dilation, bias,
                          group_axis=False, **kwargs)
 

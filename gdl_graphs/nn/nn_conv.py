@@ -41,6 +41,7 @@ class NNConv(GDLConv):
         x ``[N, F_in]``, edge_index ``[2, E]``, edge_attr ``[E, D]`` -> ``[N_dst, F_out]``.
     """
 
+
     def __init__(self, in_channels: Union[int, Tuple[int, int]], out_channels: int,
                  nn: Callable, aggr: str = 'sum', root_weight: bool = True, bias: bool = True,
                  **kwargs):

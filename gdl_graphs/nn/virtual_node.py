@@ -47,6 +47,8 @@ class VirtualNode(GDLConv):
         (``[N, C]``, ``[B, C]``).
     """
 
+    edgeless = True
+
     def __init__(self, channels: int, dropout: float = 0.0, residual: bool = False,
                  reduce: str = 'sum', **kwargs):
         super().__init__(**kwargs)
