@@ -87,6 +87,14 @@ def test_readme_copies_equal_their_sources():
     assert sync['differing'](README) == [], 'run: python scripts/sync_readme.py'
 
 
+def test_every_source_is_a_documentation_page_part():
+    """Each file of docs/_include is included by a page of the site, so what the README
+    shows is on the site too."""
+    pages = '\n'.join(p.read_text() for p in (ROOT / 'docs').rglob('*.rst'))
+    included = set(re.findall(r'^\.\. include:: (?:\.\./)*_include/([\w.]+)$', pages, re.M))
+    assert included == {p.name for p in INCLUDES}
+
+
 def test_sync_readme_check_write_and_refusals(tmp_path, capsys):
     sync = sync_module()
     source = 'docs/_include/versions.md'
