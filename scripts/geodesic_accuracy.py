@@ -1,4 +1,4 @@
-"""The geodesic accuracy table of the README: geodesic_patches against exact geometry on unit
+"""The geodesic accuracy table of docs/studies.rst: geodesic_patches against exact geometry on unit
 icospheres (great circles, tangent directions, transport) and on a flat grid (Euclidean).
 
     python scripts/geodesic_accuracy.py [fast|potpourri3d]     (the solver; default fast)"""

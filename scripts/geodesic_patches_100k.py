@@ -1,5 +1,5 @@
 """One measurement of geodesic_patches on a 100k-vertex torus (radius 3 mean edge lengths): time,
-peak RSS, then GeodesicPolarConv vs GraphConv fwd+bwd on the patch edges (README figures)."""
+peak RSS, then GeodesicPolarConv vs GraphConv fwd+bwd on the patch edges (docs/performance.rst)."""
 import resource
 import sys
 import time

@@ -1,6 +1,6 @@
 """Every public coarsening function on random inputs (shapes, dtypes, extreme magnitudes,
 NaN/inf, empty tensors, out-of-range indices): a result or a ValueError naming the problem,
-never another exception (issue 13)."""
+never another exception."""
 import math
 
 import torch

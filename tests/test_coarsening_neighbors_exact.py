@@ -2,7 +2,7 @@
 against a brute-force reference of the documented definition: squared distances in float64
 (after an exact power-of-two scaling), summed in the order of the dimensions, neighbours in
 (distance, index) order. Random sizes, k, batches, duplicates, ties and the float32
-magnitudes that overflowed (1e20) or underflowed (1e-18) before (issue 13 rows 6, 7)."""
+magnitudes whose squared distances overflow (1e20) or underflow (1e-18)."""
 import math
 
 import pytest
@@ -135,8 +135,9 @@ def test_radius_hypothesis(method, case, rel):
                        reference(x, x, k, bx, bx, r=r, self_excl=True).flip(0))
 
 
-def test_issue13_extreme_float32_magnitudes():
-    """issue 13 rows 6 and 7: 0 edges at 1e20 (overflow), ZeroDivisionError at 1e-18."""
+def test_extreme_float32_magnitudes():
+    """Points at 1e20 (squares overflow float32) and 1e-18 (squares underflow) get their
+    neighbours: no empty graph, no ZeroDivisionError."""
     for s in (1e20, 1e-18):
         x = torch.randn(10, 3, generator=torch.Generator().manual_seed(0)) * s
         ei = knn_graph(x, k=3)
@@ -162,7 +163,7 @@ def test_paths_agree_on_larger_batched_cloud(monkeypatch):
 
 
 @pytest.mark.parametrize('scale', [1e20, 1e-18])
-def test_issue13_cli_pointcloud_extreme_magnitudes(tmp_path, scale):
+def test_cli_pointcloud_extreme_magnitudes(tmp_path, scale):
     """The CLI's --as pointcloud (through gdl_graphs.convert) on the same magnitudes."""
     import numpy as np
 

@@ -55,7 +55,7 @@ def test_fps_duplicates_and_full_ratio():
     out = fps(pos, ratio=1.0, random_start=False)
     assert out.tolist() == fps_reference(pos, 0, 4) == [0, 1, 2, 3]
     assert fps(torch.rand(10, 2), ratio=1.0, random_start=False).unique().numel() == 10
-    # issue 13: duplicated points and ratio=1 gave [0, 2, 1, 0, 0, 0]; every point once
+    # duplicated points with ratio=1: every point exactly once (not [0, 2, 1, 0, 0, 0])
     dup = torch.tensor([[0., 0], [0, 0], [5, 5], [0, 0], [5, 5], [0, 0]])
     for b in (None, torch.tensor([0, 0, 0, 1, 1, 1])):
         out = fps(dup, b, ratio=1.0, random_start=False)
@@ -125,7 +125,7 @@ def test_voxel_grid_bad_input():
         voxel_grid(pos, [0.1, 0.2, 0.3])
     with pytest.raises(ValueError, match='64-bit'):
         grid_cluster(pos * 1e6, 1e-12)
-    # issue 13 row 8: 1e-20 wrapped around to ids -9223372036854775808 instead
+    # a voxel size of 1e-20 must not wrap around to ids -9223372036854775808; instead
     p3 = torch.randn(10, 3, generator=torch.Generator().manual_seed(0))
     for size in (1e-6, 1e-20, 1e-45):
         with pytest.raises(ValueError, match='more than a 64-bit index'):

@@ -1,7 +1,7 @@
-"""Outputs never destroy what a user has (issue 13, rows 11-13 and the weaker points of io):
-a full disk, ``--overwrite`` onto an input or onto a folder that is not one of our datasets,
-SIGTERM / SIGKILL while a dataset is written, a forged ``.npy`` header, option types, and a
-``--help`` that does not load torch. Each case is first reproduced as the user met it."""
+"""Outputs never destroy what a user has: a full disk, ``--overwrite`` onto an input or onto
+a folder that is not one of our datasets, SIGTERM / SIGKILL while a dataset is written, a
+forged ``.npy`` header, option types, and a ``--help`` that does not load torch. Each case is
+first reproduced as the user met it."""
 import errno
 import os
 import pathlib

@@ -1,4 +1,4 @@
-"""Issue 13, layer rows: empty graphs, half precision, vectors for features, out-of-range
+"""Layers on awkward input: empty graphs, half precision, vectors for features, out-of-range
 edges in attention layers, lattice edge types that are not the lattice's, wrong widths."""
 import pytest
 import torch

@@ -2,7 +2,7 @@
 smooth signal on the unit sphere meshed at two resolutions (icospheres of levels 2 and 3, which
 share the level-2 vertices) gives nearly the same rotation-invariant patch descriptor on
 geodesic disks of a fixed radius, and a descriptor that shrinks with the edge length on the
-1-ring. The generated-data twin of scripts/bunny_isometry.py (README, Geodesics)."""
+1-ring. The generated-data twin of scripts/bunny_isometry.py (docs/studies.rst)."""
 import functools
 
 import pytest

@@ -41,7 +41,7 @@ def test_sphere_distance_and_angle_errors_fall_with_refinement():
     for a, b in zip(rows, rows[1:]):
         assert b[0] < a[0] and b[1] < a[1]
     assert rows[-1][0] < 0.04
-    # angles: about one degree on average (it does not fall at these sizes: see the README)
+    # angles: about one degree on average (it does not fall at these sizes: docs/studies.rst)
     assert max(r[2] for r in rows) < 0.03
 
 

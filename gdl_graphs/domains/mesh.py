@@ -486,8 +486,8 @@ def sphere_mesh(n_lat: int = 16, n_lon: int = 32, radius: float = 1.0,
 # 1627 s for a 100k-vertex mesh. Here all crops of a chunk form one block-diagonal system, the
 # heat and vector heat systems (well conditioned) are solved by conjugate gradients, the Poisson
 # system by one sparse LU (SuperLU), and the transport uses mesh_to_graph's own discrete
-# Levi-Civita connection, so no frame conversion is needed (README: the same accuracy figures,
-# the transport more accurate).
+# Levi-Civita connection, so no frame conversion is needed (accuracy of both solvers: the
+# documentation's accuracy studies, docs/studies.rst).
 
 
 def _pp3d():
@@ -543,7 +543,8 @@ def geodesic_distance(pos: Tensor, face: Tensor, source, t_coef: float = 1.0) ->
 
     Vertices in a connected component without a source (and unreferenced vertices) are
     unreachable: their distance is ``inf``. The heat method's error falls with the mesh size
-    ``h`` (see the README's accuracy table on icospheres).
+    ``h`` (the accuracy table on icospheres: the documentation's accuracy studies,
+    ``docs/studies.rst``).
 
     Equivariance: invariant to rigid motions and to relabelling vertices (distances move with
     the vertices).
@@ -901,12 +902,14 @@ def geodesic_patches(pos: Tensor, face: Tensor, radius: float, margin: float = 2
     patches per block-diagonal solve. The direction ``theta`` is the angle, relative to the
     transported frame, of the distance gradient at ``j`` (parallel transport keeps the angle
     with the geodesic). Cost: linear in the number of (vertex, crop vertex) pairs; a
-    100k-vertex torus at ``radius = 3h`` takes a few minutes on 2 cores (README).
+    100k-vertex torus at ``radius = 3h`` takes a few minutes on 2 cores (the documentation's
+    performance page, ``docs/performance.rst``).
 
-    Accuracy (README table): on unit icospheres the distance error falls with the mesh size;
-    angles are within about a degree on average. Near a mesh boundary the vector heat method's
-    transport and directions are much less accurate (tens of degrees at the corners of a flat
-    grid), so boundary patches carry that error.
+    Accuracy (the documentation's accuracy studies, ``docs/studies.rst``): on unit icospheres
+    the distance error falls with the mesh size; angles are within about a degree on average.
+    Near a mesh boundary the vector heat method's transport and directions are much less
+    accurate (tens of degrees at the corners of a flat grid), so boundary patches carry that
+    error.
 
     Gauges: ``frame`` is :func:`mesh_to_graph`'s, and ``theta``/``connection`` are expressed in
     it, so :func:`change_gauge` applies unchanged (``theta -= a_i``, ``connection += a_j -
@@ -924,7 +927,8 @@ def geodesic_patches(pos: Tensor, face: Tensor, radius: float, margin: float = 2
             the mesh, :func:`mesh_to_graph`'s connection), block-diagonal conjugate gradients;
             ``'potpourri3d'``: the library's solvers on the union of the crops, with its
             robust (intrinsic Delaunay, mollified) Laplacian and its intrinsic connection:
-            about 3x slower, more accurate on irregular meshes with obtuse triangles (README).
+            about 3x slower, more accurate on irregular meshes with obtuse triangles
+            (``docs/studies.rst``).
 
     Returns:
         :func:`mesh_to_graph`'s ``Data`` whose ``edge_index [2, E]``, ``edge_coords [E, 2]`` and

@@ -1,7 +1,7 @@
 """Triangle mesh files: OBJ, OFF and PLY (ascii, binary little- and big-endian) parsed here;
 STL (ascii, binary), glTF and GLB through trimesh.
 
-Why OBJ/OFF/PLY stay parsed here (measured with trimesh 5.2, issue 14): trimesh silently
+Why OBJ/OFF/PLY stay parsed here (measured with trimesh 5.2): trimesh silently
 misreads legal files these parsers read correctly: a binary PLY whose faces mix polygon sizes
 (bogus triangles made of two polygons' vertices), an OBJ face with negative indices in
 ``v/vt/vn`` form (index -1 kept), an OBJ face mixing index forms (wrong faces), and it raises

@@ -7,7 +7,7 @@ reference:
 - fps: the textbook loop (one distance row per step, ``.item()`` per step);
 - knn_graph / radius_graph: with torch-cluster, four distributions (uniform, Gaussian, unit
   sphere, tight clusters) at N = 100k and 1M, k = 16 and a radius with about 16 neighbours,
-  time <= 1.0x and peak memory <= 1.5x torch-cluster (issue 17), memory as the process's
+  time <= 1.0x and peak memory <= 1.5x torch-cluster, memory as the process's
   resident peak (scipy's and torch-cluster's own allocations are invisible to torch's
   allocator); without it one row against chunked brute force at N=20k (O(N^2)).
   Nothing is cached between calls: every timed call builds its tree (or grid) again.

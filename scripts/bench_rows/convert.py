@@ -3,7 +3,7 @@
 function), against a plain loop of ``PIL.Image.open`` + ``image_to_graph`` that keeps the
 graphs in a list (no labels, no dataset, nothing written).
 
-Goal (issue 9): 10,000 images in under a minute on 2 cores; the absolute seconds are printed by
+Goal: 10,000 images in under a minute on 2 cores; the absolute seconds are printed by
 the harness. The ratio goals say the dataset folder costs at most 1.5x the bare loop."""
 import atexit
 import pathlib
