@@ -1,6 +1,6 @@
 """
-Point clouds: an EGNN learns a dynamics, and rotating its input rotates its trajectory
-=====================================================================================
+Point clouds: an EGNN trajectory, and the same trajectory rotated
+==================================================================
 
 :class:`~gdl_graphs.nn.EGNNConv` (Satorras et al. 2021) updates node features from invariant
 distances and moves the points along :math:`\\mathbf{x}_i - \\mathbf{x}_j`, so the layer is

@@ -28,7 +28,7 @@ torch.manual_seed(0)
 sphere = trimesh.creation.icosphere(subdivisions=3)           # 642 vertices
 pos, face = torch.tensor(sphere.vertices), torch.tensor(sphere.faces).T
 pos = pos * (1 + 0.12 * torch.sin(4 * pos[:, :1]) * torch.sin(3 * pos[:, 1:2] + 1))
-data = geodesic_patches(pos, face, radius=0.35)               # disks of geodesic radius 0.35
+data = geodesic_patches(pos, face, radius=0.5)                # disks of geodesic radius 0.5
 x = 20 * angle_defect(pos, face).unsqueeze(-1).float()
 y = (pos.norm(dim=-1) > 1).long()
 coords = data.edge_coords.float()
@@ -66,15 +66,16 @@ src = data.edge_index[0, nbr]
 rho, theta = coords[nbr, 0] / data.radius, coords[nbr, 1]
 ring = (rho * 3).long().clamp_max(2)
 sector = ((theta % (2 * math.pi)) / (2 * math.pi / 8)).long() % 8
-bin_colour = plt.cm.tab20((sector * 2 + (ring > 0).long()) % 20)
+bin_colour = plt.cm.hsv(sector.numpy() / 8) * (0.45 + 0.55 * (ring.numpy()[:, None] + 1) / 3)
+bin_colour[:, 3] = 1
 
-fig = plt.figure(figsize=(11, 3.8))
+fig = plt.figure(figsize=(11, 4.4))
 tris = pos[face.T].numpy()
 ax = fig.add_subplot(1, 3, 1, projection='3d')
 ax.add_collection3d(Poly3DCollection(tris, facecolor='0.85', edgecolor='0.6', lw=0.1))
-ax.scatter(*pos[src].T.numpy(), c=bin_colour, s=12, depthshade=False)
+ax.scatter(*pos[src].T.numpy(), c=bin_colour, s=20, depthshade=False)
 ax.scatter(*pos[centre].numpy(), c='k', s=30)
-ax.set(xlim=(-0.8, 0.8), ylim=(-0.8, 0.8), zlim=(0.2, 1.2), title='geodesic disk of a vertex')
+ax.set(xlim=(-0.7, 0.7), ylim=(-0.7, 0.7), zlim=(0.3, 1.1), title='geodesic disk of a vertex')
 ax.view_init(elev=70, azim=0)
 ax.set_axis_off()
 
@@ -82,7 +83,7 @@ ax = fig.add_subplot(1, 3, 2, projection='polar')
 ax.scatter(theta, rho, c=bin_colour, s=25)
 ax.set_thetagrids(range(0, 360, 45))
 ax.set_rgrids([1 / 3, 2 / 3, 1], labels=[])
-ax.set_title('(rho / radius, theta): 3 x 8 bins')
+ax.set_title('(rho / radius, theta): 3 x 8 bins', pad=24)
 
 ax = fig.add_subplot(1, 3, 3, projection='3d')
 colour = plt.cm.coolwarm(prob[face].mean(0).numpy())
