@@ -29,6 +29,7 @@ import pathlib
 import sys
 import tempfile
 import urllib.request
+import warnings
 import zlib
 
 OUT = pathlib.Path(__file__).resolve().parent.parent / 'docs' / '_inventories'
@@ -149,8 +150,10 @@ def _public(module: str):
     if names is None:
         names = [n for n in dir(mod) if not n.startswith('_')]
     for n in names:
-        obj = getattr(mod, n, None)
-        role = _role(obj)
+        with warnings.catch_warnings():  # deprecated aliases warn when touched
+            warnings.simplefilter('ignore')
+            obj = getattr(mod, n, None)
+            role = _role(obj)
         if role is not None and not inspect.ismodule(obj):
             yield n, obj, role
 
@@ -232,7 +235,8 @@ def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
     p.add_argument('--from-installed', action='store_true',
                    help='build the inventories from the installed packages (no network)')
-    p.add_argument('--out', default=str(OUT), help='folder of the inventories (default: %(default)s)')
+    p.add_argument('--out', default=str(OUT),
+                   help='folder of the inventories (default: %(default)s)')
     args = p.parse_args(argv)
     out = pathlib.Path(args.out)
     if args.from_installed:
