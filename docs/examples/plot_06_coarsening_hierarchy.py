@@ -83,7 +83,7 @@ print(f'loss {loss.item():.3f}, test accuracy {acc:.2f}')
 # The hierarchy of the first test cloud (a circle): 64 points, then about 32, then about 16.
 
 pos, batch, labels, hierarchy = test
-fig, axes = plt.subplots(1, 3, figsize=(10, 3.6))
+fig, axes = plt.subplots(1, 3, figsize=(10, 4))
 for level, ax in enumerate(axes):
     g = hierarchy.graphs[level]
     keep = g.batch == 0
