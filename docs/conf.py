@@ -6,7 +6,7 @@ Before the build this file writes, from the code (so it never drifts),
 ``api/generated/<package>.rst``: one page per subpackage with the autodoc entries of every name
 in its ``__all__`` and, under each, the gallery examples that use it.
 
-The gallery is ``examples/plot_*.py`` (sphinx-gallery runs each one; its last figure is its
+The gallery is ``examples/plot_*.py`` (sphinx-gallery runs each one; its figure is its
 thumbnail). Intersphinx reads the inventories of PyTorch and PyG stored in ``_inventories/``
 (``scripts/refresh_inventories.py`` renews them), so the build needs no network.
 """
