@@ -10,8 +10,8 @@ OGB's layers load into them unchanged.
 
 The data ship with rdkit: 5000 SMILES strings with their topological polar surface area
 (TPSA), a property that sums contributions of polar atoms and their bonds, so a few rounds of
-message passing can learn it. We train a GIN and a GCN of the same size, full OGB-style
-(atom encoder, three layers with residual connections, mean readout), and plot their training curves.
+message passing can learn it. We train a GIN and a GCN of the same size, OGB-style (atom
+encoder, three residual layers, mean readout), and plot their training curves.
 """
 import os
 
