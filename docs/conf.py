@@ -2,21 +2,16 @@
 
 Build (no network needed): ``python -m sphinx -W -b html docs docs/_build/html``.
 
-Before the build this file writes, from the code and the README (so they never drift):
+Before the build this file writes, from the code (so it never drifts),
+``api/generated/<package>.rst``: one page per subpackage with the autodoc entries of every name
+in its ``__all__`` and, under each, the gallery examples that use it.
 
-- ``api/generated/<package>.rst``: one page per subpackage with the autodoc entries of every
-  name in its ``__all__``;
-- ``gallery_generated/``: sphinx-gallery sources for the README's examples (its ```python
-  blocks, in order, one namespace, as ``tests/test_readme.py`` runs them) and one per row of
-  the blueprint tour (``gdl_graphs.tour``).
-
-No intersphinx: it needs the ``objects.inv`` files of PyTorch and PyG, which are fetched over
-the network; references to torch and PyG names are plain text.
+The gallery is ``examples/plot_*.py`` (sphinx-gallery runs each one; its figure is its
+thumbnail). Intersphinx reads the inventories of PyTorch and PyG stored in ``_inventories/``
+(``scripts/refresh_inventories.py`` renews them), so the build needs no network.
 """
-import ast
 import os
 import pathlib
-import re
 import sys
 
 DOCS = pathlib.Path(__file__).resolve().parent
@@ -36,19 +31,30 @@ extensions = [
     'sphinx.ext.napoleon',
     'sphinx.ext.mathjax',
     'sphinx.ext.viewcode',
+    'sphinx.ext.intersphinx',
     'myst_parser',
     'sphinx_gallery.gen_gallery',
     'matplotlib.sphinxext.plot_directive',
 ]
 source_suffix = {'.rst': 'restructuredtext'}
-exclude_patterns = ['_build', 'gallery_generated', 'examples', 'sg_execution_times.rst']
+exclude_patterns = ['_build', 'examples', 'sg_execution_times.rst', 'api/backrefs']
 html_theme = 'furo'
 html_title = f'gdl_graphs {release}'
 
 # PyG-style docstrings: "Args:", "Shapes:", "Returns:" sections (Google style)
 napoleon_google_docstring = True
 napoleon_numpy_docstring = False
-napoleon_custom_sections = [('Shapes', 'params_style'), ('Equivariance', 'notes_style')]
+# "Shapes:" is a bullet list of inputs and outputs (PyG's form), rendered as written
+napoleon_custom_sections = [('Shapes', 'notes_style'), ('Equivariance', 'notes_style')]
+napoleon_use_rtype = False
+
+# PyTorch and PyG names link to their documentation. The inventories are stored in the
+# repository (the build needs no network); scripts/refresh_inventories.py renews them.
+intersphinx_mapping = {
+    'torch': ('https://docs.pytorch.org/docs/stable/', '_inventories/torch/objects.inv'),
+    'torch_geometric': ('https://pytorch-geometric.readthedocs.io/en/latest/',
+                        '_inventories/torch_geometric/objects.inv'),
+}
 autodoc_default_options = {'members': True, 'show-inheritance': True,
                            'member-order': 'bysource'}
 autodoc_typehints = 'description'
@@ -99,71 +105,21 @@ def write_api():
                 lines.append('   :no-index:')  # re-exported: indexed at its first home
             seen.setdefault(key, f'gdl_graphs.{name}.{n}')
             lines.append('')
+            if callable(obj) and seen[key] == f'gdl_graphs.{name}.{n}':
+                # the gallery examples that use it (sphinx-gallery's backreferences)
+                lines += [f'.. minigallery:: gdl_graphs.{name}.{n}',
+                          f'   :add-heading: Examples using ``{n}``', '']
         text = '\n'.join(lines)
         path = out / f'{name}.rst'
         if not path.exists() or path.read_text() != text:
             path.write_text(text)
 
 
-def _readme_sections():
-    readme = (ROOT / 'README.md').read_text()
-    return readme
-
-
-def write_gallery():
-    out = DOCS / 'gallery_generated'
-    out.mkdir(exist_ok=True)
-    files = {'README.txt': 'Generated examples\n==================\n\n'
-             'The README\'s examples and one example per row of the blueprint tour, executed '
-             'when the documentation is built.\n'}
-    # the README's ```python blocks in order, each under its section's heading
-    readme = _readme_sections()
-    parts = ['"""\nThe README\'s examples\n=====================\n\nEvery ``python`` block of '
-             'the README, in order, in one namespace (as ``tests/test_readme.py`` runs '
-             'them).\n"""\n']
-    heading = None
-    for chunk in re.split(r'(```python\n.*?```)', readme, flags=re.S):
-        if chunk.startswith('```python'):
-            code = chunk[len('```python\n'):-3]
-            title = heading or 'Example'
-            parts.append(f'# %%\n# {title}\n# {"-" * len(title)}\n\n{code}')
-            heading = None
-        else:
-            heads = re.findall(r'^#{2,3} (.+)$', chunk, flags=re.M)
-            if heads:
-                heading = heads[-1].strip()
-    files['plot_readme_examples.py'] = '\n'.join(parts)
-    # one example per tour row
-    tour = ROOT / 'gdl_graphs' / 'tour'
-    for path in sorted(tour.glob('[!_]*.py')):
-        tree = ast.parse(path.read_text())
-        doc = (ast.get_docstring(tree) or path.stem).strip()
-        first, _, rest = doc.partition('\n')
-        order = next((n.value.value for n in tree.body if isinstance(n, ast.Assign) and
-                      any(getattr(t, 'id', None) == 'ORDER' for t in n.targets)), 99)
-        title = f'Tour: {first.rstrip(".")}'
-        files[f'plot_tour_{order:02d}_{path.stem}.py'] = (
-            f'"""\n{title}\n{"=" * len(title)}\n{rest}\n\nThis runs the row as '
-            f'``gdl-graphs tour --only {path.stem}`` does and prints it.\n"""\n'
-            f'from gdl_graphs.tour import {path.stem}\n\n'
-            f'row = {path.stem}.run()\n'
-            f'print(f"{{row.domain}}: {{row.graph}}; layer {{row.layer}}")\n'
-            f'print(f"check: {{row.check}}, error {{row.error:.2e}} (tolerance '
-            f'{{row.tol:.0e}}) -> {{\'ok\' if row.ok else \'FAILED\'}}")\n'
-            f'print(f"result: {{row.result}}")\n'
-            f'assert row.ok, row\n')
-    for name, text in files.items():
-        path = out / name
-        if not path.exists() or path.read_text() != text:
-            path.write_text(text)
-
-
 write_api()
-write_gallery()
 
 sphinx_gallery_conf = {
-    'examples_dirs': ['examples', 'gallery_generated'],
-    'gallery_dirs': ['auto_examples', 'auto_generated'],
+    'examples_dirs': ['examples'],
+    'gallery_dirs': ['auto_examples'],
     'filename_pattern': r'/plot_',
     'download_all_examples': False,
     'remove_config_comments': True,
@@ -172,4 +128,9 @@ sphinx_gallery_conf = {
     'only_warn_on_example_error': False,
     'show_memory': False,
     'matplotlib_animations': False,
+    # links from the examples' code to the API pages, and "Examples using X" on those pages
+    'doc_module': ('gdl_graphs',),
+    'backreferences_dir': 'api/backrefs',
+    'reference_url': {'gdl_graphs': None},
+    'prefer_full_module': set(),
 }

@@ -38,13 +38,14 @@ class AttentionConv(GDLConv):
     the output rows); on complete graphs, equivariant to permutations within each set.
 
     Args:
-        embed_dim: node features :math:`E` (input and output).
-        num_heads: heads :math:`H`; must divide ``embed_dim``.
-        bias: biases of the input and output projections.
-        dropout: attention dropout (training only).
+        embed_dim (int): Node features :math:`E` (input and output).
+        num_heads (int, optional): Heads :math:`H`; must divide ``embed_dim``. (default: :obj:`1`)
+        bias (bool, optional): Biases of the input and output projections. (default: :obj:`True`)
+        dropout (float, optional): Attention dropout (training only). (default: :obj:`0.0`)
 
     Shapes:
-        x ``[N, E]``, edge_index ``[2, num_edges]`` -> ``[N, E]``.
+        - **input:** node features :math:`(N, E)`, edge indices :math:`(2, |\mathcal{E}|)`
+        - **output:** node features :math:`(N, E)`
     """
 
     dense_kernels = {'complete': 'sdpa'}

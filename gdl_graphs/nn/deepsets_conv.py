@@ -64,15 +64,19 @@ class DeepSetsConv(GDLConv):
     output rows alike); the sets of a batch never interact.
 
     Args:
-        in_channels: element features :math:`F_{in}`.
-        out_channels: output features :math:`F_{out}`.
-        pool: ``'sum'`` (default), ``'mean'``, ``'max'`` or ``None``.
-        bias: learn a bias (in :math:`\boldsymbol{\Lambda}`).
-        act: :math:`\sigma`: ``None`` (identity, default), ``'relu'``, ``'tanh'``, ... or a
-            callable.
+        in_channels (int): Element features :math:`F_{in}`.
+        out_channels (int): Output features :math:`F_{out}`.
+        pool (str, optional): The pooling of the set, ``'sum'``, ``'mean'``, ``'max'`` or
+            :obj:`None` (no pooled term). (default: :obj:`"sum"`)
+        bias (bool, optional): Learn a bias (in :math:`\boldsymbol{\Lambda}`). (default:
+            :obj:`True`)
+        act (str or callable, optional): The activation :math:`\sigma`: :obj:`None` (identity),
+            ``'relu'``, ``'tanh'``, ... or a callable. (default: :obj:`None`)
 
     Shapes:
-        x ``[N, F_in]``, batch ``[N]`` (sorted; default: one set) -> ``[N, F_out]``.
+        - **input:** element features :math:`(N, F_{in})`, set index ``batch`` :math:`(N)`
+          *(optional, sorted; default: one set)*
+        - **output:** element features :math:`(N, F_{out})`
     """
 
     edgeless = True
@@ -126,10 +130,12 @@ class DeepSetsReadout(GDLConv):
     Equivariance: permutation invariant (any permutation within each set leaves it unchanged).
 
     Args:
-        pool: ``'sum'`` (default), ``'mean'`` or ``'max'``.
+        pool (str, optional): ``'sum'``, ``'mean'`` or ``'max'``. (default: :obj:`"sum"`)
 
     Shapes:
-        x ``[N, F]``, batch ``[N]`` (sorted; default: one set) -> ``[B, F]``.
+        - **input:** element features :math:`(N, F)`, set index ``batch`` :math:`(N)` *(optional,
+          sorted; default: one set)*
+        - **output:** set features :math:`(B, F)`
     """
 
     edgeless = True

@@ -43,21 +43,30 @@ class EGNNConv(GDLConv):
     equivariant.
 
     Args:
-        in_channels: node features :math:`F_{in}`.
-        hidden_channels: width of the message and update MLPs.
-        out_channels: output node features (must equal ``in_channels`` with ``residual``).
-        edge_dim: edge attribute features :math:`a_{ij}` (0: none).
-        aggr: aggregation of the messages, ``'sum'`` (paper) or ``'mean'``.
-        coords_agg: aggregation of the coordinate updates, ``'mean'`` (default) or ``'sum'``.
-        residual: add the input features to the output (reference default).
-        attention: gate every message by a learnt sigmoid.
-        normalize: divide :math:`\mathbf{x}_i - \mathbf{x}_j` by its norm (+1e-8).
-        tanh: bound the coordinate weight :math:`\phi_x` with a tanh.
-        update_pos: update the coordinates (``False``: return ``pos`` unchanged).
+        in_channels (int): Node features :math:`F_{in}`.
+        hidden_channels (int): Width of the message and update MLPs.
+        out_channels (int): Output node features (must equal ``in_channels`` with ``residual``).
+        edge_dim (int, optional): Edge attribute features :math:`a_{ij}` (0: none). (default:
+            :obj:`0`)
+        aggr (str, optional): Aggregation of the messages, ``'sum'`` (paper) or ``'mean'``.
+            (default: :obj:`"sum"`)
+        coords_agg (str, optional): Aggregation of the coordinate updates, ``'mean'`` or
+            ``'sum'``. (default: :obj:`"mean"`)
+        residual (bool, optional): Add the input features to the output (as the reference code).
+            (default: :obj:`True`)
+        attention (bool, optional): Gate every message by a learnt sigmoid. (default: :obj:`False`)
+        normalize (bool, optional): Divide :math:`\mathbf{x}_i - \mathbf{x}_j` by its norm (+1e-8).
+            (default: :obj:`False`)
+        tanh (bool, optional): Bound the coordinate weight :math:`\phi_x` with a tanh. (default:
+            :obj:`False`)
+        update_pos (bool, optional): Update the coordinates (``False``: return ``pos`` unchanged).
+            (default: :obj:`True`)
 
     Shapes:
-        x ``[N, F_in]``, pos ``[N, n]`` (any dimension n), edge_index ``[2, E]`` (source,
-        target), edge_attr ``[E, edge_dim]`` -> (x ``[N, F_out]``, pos ``[N, n]``).
+        - **input:** node features :math:`(N, F_{in})`, positions :math:`(N, n)` (any dimension
+          :math:`n`), edge indices :math:`(2, E)` (source, target), edge features :math:`(E, D)`
+          *(optional)*
+        - **output:** the pair (node features :math:`(N, F_{out})`, positions :math:`(N, n)`)
     """
 
     edge_list_only = True

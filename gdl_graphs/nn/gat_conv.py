@@ -41,23 +41,33 @@ class GATConv(GDLConv):
     attention weights travel with their edges).
 
     Args:
-        in_channels: input features (or a pair ``(F_src, F_dst)``: separate projections).
-        out_channels: features per head.
-        heads: number of attention heads :math:`H`.
-        concat: concatenate the heads (``[N, H * C]``), else average them (``[N, C]``).
-        negative_slope: LeakyReLU slope of the scores.
-        dropout: dropout on the attention weights (training only).
-        add_self_loops: remove existing self-loops, then add one per node.
-        edge_dim: edge feature width (edge features enter the scores).
-        fill_value: edge features of the added loops: a float, a tensor, or a reduction of
-            the incoming edges' features (``'mean'`` as PyG, ``'sum'``, ``'max'``, ...).
-        bias: learn an additive bias.
-        residual: add a linear skip connection of the target features.
+        in_channels (int or tuple): Input features (or a pair ``(F_src, F_dst)``: separate
+            projections).
+        out_channels (int): Features per head.
+        heads (int, optional): Number of attention heads :math:`H`. (default: :obj:`1`)
+        concat (bool, optional): Concatenate the heads (``[N, H * C]``), else average them
+            (``[N, C]``). (default: :obj:`True`)
+        negative_slope (float, optional): LeakyReLU slope of the scores. (default: :obj:`0.2`)
+        dropout (float, optional): Dropout on the attention weights (training only). (default:
+            :obj:`0.0`)
+        add_self_loops (bool, optional): Remove existing self-loops, then add one per node.
+            (default: :obj:`True`)
+        edge_dim (int, optional): Edge feature width (edge features enter the scores). (default:
+            :obj:`None`)
+        fill_value (float or torch.Tensor or str, optional): Edge features of the added loops: a
+            float, a tensor, or a reduction of the incoming edges' features (``'mean'`` as PyG,
+            ``'sum'``, ``'max'``, ...). (default: :obj:`"mean"`)
+        bias (bool, optional): Learn an additive bias. (default: :obj:`True`)
+        residual (bool, optional): Add a linear skip connection of the target features. (default:
+            :obj:`False`)
 
     Shapes:
-        x ``[N, F_in]`` or a pair, edge_index ``[2, E]``, edge_attr ``[E, D]`` (optional)
-        -> ``[N_dst, H * C]`` (or ``[N_dst, C]``); with ``return_attention_weights=True``
-        also ``(edge_index, alpha [E', H])``.
+        - **input:** node features :math:`(N, F_{in})` or a pair
+          :math:`((N_{src}, F_{src}), (N_{dst}, F_{dst}))`, edge indices :math:`(2, E)`, edge
+          features :math:`(E, D)` *(optional)*
+        - **output:** node features :math:`(N_{dst}, H \cdot C)`, or :math:`(N_{dst}, C)` without
+          ``concat``; with ``return_attention_weights=True`` also the pair (edge indices
+          :math:`(2, E')`, attention weights :math:`(E', H)`)
     """
 
 

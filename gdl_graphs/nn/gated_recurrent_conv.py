@@ -140,17 +140,19 @@ class GatedRecurrentConv(GDLConv):
     sequences of a batch and, approximately through its gates, to time warping.
 
     Args:
-        input_size: node input features.
-        hidden_size: state and output features.
-        bias: use ``b_ih`` and ``b_hh``.
-        mode: ``'gru'`` (default), ``'lstm'`` or ``'rnn'`` (tanh, ungated).
-        chrono: ``None`` or ``T_max > 2``: chrono initialisation of the gate biases (gated
-            modes with ``bias=True``).
+        input_size (int): Node input features.
+        hidden_size (int): State and output features.
+        bias (bool, optional): Use ``b_ih`` and ``b_hh``. (default: :obj:`True`)
+        mode (str, optional): ``'gru'``, ``'lstm'`` or ``'rnn'`` (tanh, ungated).
+            (default: :obj:`"gru"`)
+        chrono (float, optional): ``None`` or ``T_max > 2``: chrono initialisation of the gate
+            biases (gated modes with ``bias=True``). (default: :obj:`None`)
 
     Shapes:
-        x ``[N, input_size]``, edge_index ``[2, E]`` (at most one incoming edge per node),
-        h0 ``[R, hidden_size]`` (optional, one state per root in node order, i.e. per sequence;
-        for ``'lstm'`` a pair ``(h0, c0)``) -> ``[N, hidden_size]``.
+        - **input:** node features :math:`(N, F_{in})`, edge indices :math:`(2, E)` (at most one
+          incoming edge per node), initial state ``h0`` :math:`(R, F_{hidden})` *(optional)*: one
+          state per root in node order, i.e. per sequence; a pair ``(h0, c0)`` for ``'lstm'``
+        - **output:** node states :math:`(N, F_{hidden})`
     """
 
     edge_list_only = True

@@ -40,22 +40,31 @@ class GATv2Conv(GDLConv):
     attention weights travel with their edges).
 
     Args:
-        in_channels: input features (or a pair ``(F_src, F_dst)``).
-        out_channels: features per head.
-        heads: number of attention heads.
-        concat: concatenate the heads, else average them.
-        negative_slope: LeakyReLU slope.
-        dropout: dropout on the attention weights (training only).
-        add_self_loops: remove existing self-loops, then add one per node.
-        edge_dim: edge feature width.
-        fill_value: edge features of the added loops (float, tensor or reduction name).
-        bias: biases in the two projections and an output bias.
-        share_weights: one projection for sources and targets.
-        residual: add a linear skip connection of the target features.
+        in_channels (int or tuple): Input features (or a pair ``(F_src, F_dst)``).
+        out_channels (int): Features per head.
+        heads (int, optional): Number of attention heads. (default: :obj:`1`)
+        concat (bool, optional): Concatenate the heads, else average them. (default: :obj:`True`)
+        negative_slope (float, optional): LeakyReLU slope. (default: :obj:`0.2`)
+        dropout (float, optional): Dropout on the attention weights (training only). (default:
+            :obj:`0.0`)
+        add_self_loops (bool, optional): Remove existing self-loops, then add one per node.
+            (default: :obj:`True`)
+        edge_dim (int, optional): Edge feature width. (default: :obj:`None`)
+        fill_value (float or torch.Tensor or str, optional): Edge features of the added loops
+            (float, tensor or reduction name). (default: :obj:`"mean"`)
+        bias (bool, optional): Biases in the two projections and an output bias. (default:
+            :obj:`True`)
+        share_weights (bool, optional): One projection for sources and targets. (default:
+            :obj:`False`)
+        residual (bool, optional): Add a linear skip connection of the target features. (default:
+            :obj:`False`)
 
     Shapes:
-        x ``[N, F_in]`` or a pair, edge_index ``[2, E]``, edge_attr ``[E, D]`` (optional)
-        -> ``[N_dst, H * C]`` (or ``[N_dst, C]``).
+        - **input:** node features :math:`(N, F_{in})` or a pair
+          :math:`((N_{src}, F_{src}), (N_{dst}, F_{dst}))`, edge indices :math:`(2, E)`, edge
+          features :math:`(E, D)` *(optional)*
+        - **output:** node features :math:`(N_{dst}, H \cdot C)`, or :math:`(N_{dst}, C)` without
+          ``concat``
     """
 
 

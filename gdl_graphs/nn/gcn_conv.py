@@ -69,18 +69,24 @@ class GCNConv(GDLConv):
     Equivariance: permutation equivariant (node relabelling permutes the output rows).
 
     Args:
-        in_channels: input features.
-        out_channels: output features.
-        improved: self-loops of weight 2 (:math:`\hat{A} = A + 2I`); as PyG 2.8 this only
-            changes the result when ``edge_weight`` is given.
-        cached: normalise once and reuse (transductive learning on one fixed graph).
-        add_self_loops: add remaining self-loops (default: ``normalize``).
-        normalize: apply the symmetric normalisation (otherwise a plain weighted sum).
-        bias: learn an additive bias.
-        kernel: ``'auto'``, ``'generic'`` or ``'fused'`` (see :class:`GDLConv`).
+        in_channels (int): Input features.
+        out_channels (int): Output features.
+        improved (bool, optional): Self-loops of weight 2 (:math:`\hat{A} = A + 2I`); as PyG 2.8
+            this only changes the result when ``edge_weight`` is given. (default: :obj:`False`)
+        cached (bool, optional): Normalise once and reuse (transductive learning on one fixed
+            graph). (default: :obj:`False`)
+        add_self_loops (bool, optional): Add remaining self-loops; :obj:`None` follows
+            ``normalize``. (default: :obj:`None`)
+        normalize (bool, optional): Apply the symmetric normalisation (otherwise a plain weighted
+            sum). (default: :obj:`True`)
+        bias (bool, optional): Learn an additive bias. (default: :obj:`True`)
+        kernel (str, optional): ``'auto'``, ``'generic'`` or ``'fused'`` (see
+            :class:`~gdl_graphs.core.GDLConv`). (default: :obj:`"auto"`)
 
     Shapes:
-        x ``[N, F_in]``, edge_index ``[2, E]``, edge_weight ``[E]`` (optional) -> ``[N, F_out]``.
+        - **input:** node features :math:`(N, F_{in})`, edge indices :math:`(2, E)`, edge weights
+          :math:`(E)` *(optional)*
+        - **output:** node features :math:`(N, F_{out})`
     """
 
     def __init__(self, in_channels: int, out_channels: int, improved: bool = False,

@@ -93,16 +93,19 @@ class GEMConv(GDLConv):
     isometries of the mesh; permutation equivariant.
 
     Args:
-        in_types: multiplicities ``(c_0, ..., c_M)`` of the input irreps.
-        out_types: multiplicities of the output irreps.
-        num_radial: radial basis functions of the edge length relative to the mean incoming
-            edge length (``1``, default: angular kernel only, as in the paper's 1-ring).
-        aggr: ``'mean'`` (default) or ``'sum'``.
-        bias: learn a bias on the rho_0 outputs.
+        in_types (sequence of int): Multiplicities ``(c_0, ..., c_M)`` of the input irreps.
+        out_types (sequence of int): Multiplicities of the output irreps.
+        num_radial (int, optional): Radial basis functions of the edge length relative to the mean
+            incoming edge length (``1``: angular kernel only, as in the paper's 1-ring).
+            (default: :obj:`1`)
+        aggr (str, optional): ``'mean'`` or ``'sum'``. (default: :obj:`"mean"`)
+        bias (bool, optional): Learn a bias on the rho_0 outputs. (default: :obj:`True`)
 
     Shapes:
-        x ``[N, c_0 + 2 (c_1 + ... + c_M)]``, edge_index ``[2, E]``, edge_coords ``[E, 2]``
-        (r, theta), connection ``[E]`` -> ``[N, d_0 + 2 (d_1 + ... + d_M')]``.
+        - **input:** node features :math:`(N, c_0 + 2 (c_1 + \dots + c_M))`, edge indices
+          :math:`(2, E)`, edge coordinates :math:`(r, \theta)` :math:`(E, 2)`, connection angles
+          :math:`(E)`
+        - **output:** node features :math:`(N, d_0 + 2 (d_1 + \dots + d_{M'}))`
     """
 
     edge_list_only = True

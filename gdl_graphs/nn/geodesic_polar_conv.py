@@ -45,16 +45,18 @@ class GeodesicPolarConv(GDLConv):
     approximately for others (the bins interpolate).
 
     Args:
-        in_channels: input features (scalars).
-        out_channels: output features (scalars).
-        num_rho: radial bins, centred at ``0.5 .. 1.5`` mean edge lengths (``1``: one bin at
-            ``1``).
-        num_theta: angular bins ``T``.
-        bias: learn an additive bias.
+        in_channels (int): Input features (scalars).
+        out_channels (int): Output features (scalars).
+        num_rho (int, optional): Radial bins, centred at ``0.5 .. 1.5`` mean edge lengths (``1``:
+            one bin at ``1``). (default: :obj:`2`)
+        num_theta (int, optional): Angular bins ``T``. (default: :obj:`8`)
+        bias (bool, optional): Learn an additive bias. (default: :obj:`True`)
 
     Shapes:
-        x ``[N, F_in]``, edge_index ``[2, E]``, edge_coords ``[E, 2]`` (r, theta), radius
-        (optional float: the geodesic disk radius) -> ``[N, F_out]``.
+        - **input:** node features :math:`(N, F_{in})`, edge indices :math:`(2, E)`, edge
+          coordinates :math:`(r, \theta)` :math:`(E, 2)`, ``radius`` *(optional float: the geodesic
+          disk radius)*
+        - **output:** node features :math:`(N, F_{out})`
     """
 
     edge_list_only = True

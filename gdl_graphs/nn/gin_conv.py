@@ -25,14 +25,17 @@ class GINConv(GDLConv):
     Equivariance: permutation equivariant (node relabelling permutes the output rows).
 
     Args:
-        nn: the network :math:`h_{\mathbf{\Theta}}` (e.g. an MLP), applied node-wise.
-        eps: the initial :math:`\epsilon`.
-        train_eps: learn :math:`\epsilon` (a parameter), else a buffer.
-        aggr: ``'sum'`` (default) or any aggregation PyG accepts (string, list, module).
+        nn (callable): The network :math:`h_{\mathbf{\Theta}}` (e.g. an MLP), applied node-wise.
+        eps (float, optional): The initial :math:`\epsilon`. (default: :obj:`0.0`)
+        train_eps (bool, optional): Learn :math:`\epsilon` (a parameter), else a buffer. (default:
+            :obj:`False`)
+        aggr (str or Aggregation, optional): Any aggregation PyG accepts (string, list,
+            module), passed as a keyword argument. (default: :obj:`"sum"`)
 
     Shapes:
-        x ``[N, F_in]`` or ``([N_src, F], [N_dst, F])``, edge_index ``[2, E]``
-        -> ``[N_dst, F_out]``.
+        - **input:** node features :math:`(N, F_{in})` or a pair
+          :math:`((N_{src}, F), (N_{dst}, F))`, edge indices :math:`(2, E)`
+        - **output:** node features :math:`(N_{dst}, F_{out})`
     """
 
     def __init__(self, nn: Callable, eps: float = 0.0, train_eps: bool = False, **kwargs):
@@ -106,14 +109,18 @@ class GINEConv(GDLConv):
     features travel with their edges).
 
     Args:
-        nn: the network :math:`h_{\mathbf{\Theta}}`.
-        eps: the initial :math:`\epsilon`.
-        train_eps: learn :math:`\epsilon`.
-        edge_dim: edge feature width, mapped to ``nn``'s input width by a linear layer.
-        aggr: ``'sum'`` (default) or any aggregation PyG accepts (string, list, module).
+        nn (torch.nn.Module): The network :math:`h_{\mathbf{\Theta}}`.
+        eps (float, optional): The initial :math:`\epsilon`. (default: :obj:`0.0`)
+        train_eps (bool, optional): Learn :math:`\epsilon`. (default: :obj:`False`)
+        edge_dim (int, optional): Edge feature width, mapped to ``nn``'s input width by a linear
+            layer. (default: :obj:`None`)
+        aggr (str or Aggregation, optional): Any aggregation PyG accepts (string, list,
+            module), passed as a keyword argument. (default: :obj:`"sum"`)
 
     Shapes:
-        x ``[N, F]``, edge_index ``[2, E]``, edge_attr ``[E, D]`` -> ``[N_dst, F_out]``.
+        - **input:** node features :math:`(N, F)` or a pair, edge indices :math:`(2, E)`, edge
+          features :math:`(E, D)`
+        - **output:** node features :math:`(N_{dst}, F_{out})`
     """
 
 

@@ -32,15 +32,19 @@ class GraphConv(GDLConv):
     Equivariance: permutation equivariant (node relabelling permutes the output rows).
 
     Args:
-        in_channels: input features (or a pair for bipartite graphs; ``-1``: lazy).
-        out_channels: output features.
-        aggr: ``'sum'`` (default) or any aggregation PyG accepts (string, list, module).
-        bias: learn an additive bias (in :math:`\mathbf{W}_2`'s linear map, as PyG).
-        **kwargs: ``flow``, ``kernel``, ... (see :class:`~gdl_graphs.core.GDLConv`).
+        in_channels (int or tuple): Input features (or a pair for bipartite graphs; ``-1``: lazy).
+        out_channels (int): Output features.
+        aggr (str or Aggregation, optional): Any aggregation PyG accepts (string,
+            list, module). (default: :obj:`"sum"`)
+        bias (bool, optional): Learn an additive bias (in :math:`\mathbf{W}_2`'s linear map, as
+            PyG). (default: :obj:`True`)
+        **kwargs (optional): ``flow``, ``kernel``, ... (see :class:`~gdl_graphs.core.GDLConv`).
 
     Shapes:
-        x ``[N, F_in]`` or ``([N_src, F_src], [N_dst, F_dst])``, edge_index ``[2, E]`` (or a
-        sparse ``adj_t``), edge_weight ``[E]`` (optional) -> ``[N_dst, F_out]``.
+        - **input:** node features :math:`(N, F_{in})` or a pair
+          :math:`((N_{src}, F_{src}), (N_{dst}, F_{dst}))`, edge indices :math:`(2, E)` (or a sparse
+          ``adj_t``), edge weights :math:`(E)` *(optional)*
+        - **output:** node features :math:`(N_{dst}, F_{out})`
     """
 
     def __init__(self, in_channels: Union[int, Tuple[int, int]], out_channels: int,

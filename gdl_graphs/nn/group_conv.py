@@ -32,16 +32,19 @@ class GroupConv(GroupStencilConv):
     'circular' padding).
 
     Args:
-        in_channels: input features per pixel and group element.
-        out_channels: output features per pixel and group element.
-        kernel_size: odd square stencil; must match the lattice.
-        group: ``'C4'`` (p4) or ``'D4'`` (p4m).
-        dilation: stencil dilation; must match the lattice.
-        bias: learn a bias (one per output channel, shared by the group elements).
+        in_channels (int): Input features per pixel and group element.
+        out_channels (int): Output features per pixel and group element.
+        kernel_size (int, optional): Odd square stencil; must match the lattice. (default:
+            :obj:`3`)
+        group (str or Group, optional): ``'C4'`` (p4) or ``'D4'`` (p4m). (default: :obj:`"C4"`)
+        dilation (int, optional): Stencil dilation; must match the lattice. (default: :obj:`1`)
+        bias (bool, optional): Learn a bias (one per output channel, shared by the group elements).
+            (default: :obj:`True`)
 
     Shapes:
-        x ``[N * |G|, F_in]``, edge_index ``[2, E]`` (``lifted.edge_index``), edge_type ``[E]``
-        -> ``[N * |G|, F_out]``.
+        - **input:** lifted node features :math:`(N |G|, F_{in})`, edge indices :math:`(2, E)`
+          (``lifted.edge_index``), edge types :math:`(E)`
+        - **output:** lifted node features :math:`(N |G|, F_{out})`
     """
 
 

@@ -56,17 +56,23 @@ class LatticeConv(GDLConv):
     layer with the rotated / flipped kernel.
 
     Args:
-        in_channels: input features per pixel.
-        out_channels: output features per pixel.
-        kernel_size: odd stencil size (int or one per spatial axis); must match the graph's.
-        dilation: stencil dilation; must match the graph's.
-        bias: learn an additive bias.
-        stride: output grid step (needs ``coarse`` in :meth:`forward`).
-        dim: number of spatial axes (1, 2 or 3) when ``kernel_size`` is an int (default 2).
+        in_channels (int): Input features per pixel.
+        out_channels (int): Output features per pixel.
+        kernel_size (int or tuple): Odd stencil size (int or one per spatial axis); must match the
+            graph's.
+        dilation (int or tuple, optional): Stencil dilation; must match the graph's. (default:
+            :obj:`1`)
+        bias (bool, optional): Learn an additive bias. (default: :obj:`True`)
+        stride (int or tuple, optional): Output grid step (needs ``coarse`` in :meth:`forward`).
+            (default: :obj:`1`)
+        dim (int, optional): Number of spatial axes (1, 2 or 3); :obj:`None`: 2 when
+            ``kernel_size`` is an int, else its length. (default: :obj:`None`)
 
     Shapes:
-        x ``[N, F_in]``, edge_index ``[2, E]``, edge_type ``[E]`` -> ``[N, F_out]`` (or
-        ``[N_coarse, F_out]`` with a stride).
+        - **input:** pixel features :math:`(N, F_{in})`, edge indices :math:`(2, E)`, edge types
+          :math:`(E)`
+        - **output:** pixel features :math:`(N, F_{out})`, or :math:`(N_{coarse}, F_{out})` with a
+          stride
     """
 
 

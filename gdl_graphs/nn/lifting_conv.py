@@ -34,16 +34,19 @@ class LiftingConv(GroupStencilConv):
     h^{-1} g)}` (exact for square images, 'zeros' or 'circular' padding).
 
     Args:
-        in_channels: input features per pixel.
-        out_channels: output features per pixel and group element.
-        kernel_size: odd square stencil; must match the lattice.
-        group: ``'C4'`` (p4) or ``'D4'`` (p4m).
-        dilation: stencil dilation; must match the lattice.
-        bias: learn a bias (one per output channel, shared by the group elements).
+        in_channels (int): Input features per pixel.
+        out_channels (int): Output features per pixel and group element.
+        kernel_size (int, optional): Odd square stencil; must match the lattice. (default:
+            :obj:`3`)
+        group (str or Group, optional): ``'C4'`` (p4) or ``'D4'`` (p4m). (default: :obj:`"C4"`)
+        dilation (int, optional): Stencil dilation; must match the lattice. (default: :obj:`1`)
+        bias (bool, optional): Learn a bias (one per output channel, shared by the group elements).
+            (default: :obj:`True`)
 
     Shapes:
-        x ``[N, F_in]``, edge_index ``[2, E]`` (``lifted.lift_edge_index``: pixels -> lifted
-        nodes), edge_type ``[E]`` -> ``[N * |G|, F_out]`` (row ``p * |G| + g``).
+        - **input:** pixel features :math:`(N, F_{in})`, edge indices :math:`(2, E)`
+          (``lifted.lift_edge_index``: pixels to lifted nodes), edge types :math:`(E)`
+        - **output:** lifted node features :math:`(N |G|, F_{out})` (row :math:`p |G| + g`)
     """
 
 

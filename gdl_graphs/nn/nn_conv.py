@@ -30,15 +30,19 @@ class NNConv(GDLConv):
     features travel with their edges).
 
     Args:
-        in_channels: input features (or a pair ``(F_src, F_dst)``).
-        out_channels: output features.
-        nn: maps ``[E, D]`` edge features to ``[E, F_in * F_out]``.
-        aggr: ``'sum'`` (default), ``'mean'``, ``'max'`` or ``'min'``.
-        root_weight: add :math:`\mathbf{\Theta} \mathbf{x}_i`.
-        bias: learn an additive bias.
+        in_channels (int or tuple): Input features (or a pair ``(F_src, F_dst)``).
+        out_channels (int): Output features.
+        nn (callable): Maps ``[E, D]`` edge features to ``[E, F_in * F_out]``.
+        aggr (str, optional): ``'sum'``, ``'mean'``, ``'max'`` or ``'min'``.
+            (default: :obj:`"sum"`)
+        root_weight (bool, optional): Add :math:`\mathbf{\Theta} \mathbf{x}_i`. (default:
+            :obj:`True`)
+        bias (bool, optional): Learn an additive bias. (default: :obj:`True`)
 
     Shapes:
-        x ``[N, F_in]``, edge_index ``[2, E]``, edge_attr ``[E, D]`` -> ``[N_dst, F_out]``.
+        - **input:** node features :math:`(N, F_{in})` or a pair, edge indices :math:`(2, E)`, edge
+          features :math:`(E, D)`
+        - **output:** node features :math:`(N_{dst}, F_{out})`
     """
 
 

@@ -110,11 +110,12 @@ class MolGINConv(GDLConv):
     features travel with their edges).
 
     Args:
-        emb_dim: the width :math:`C` of nodes and bond embeddings.
+        emb_dim (int): The width :math:`C` of nodes and bond embeddings.
 
     Shapes:
-        x ``[N, C]``, edge_index ``[2, E]``, edge_attr ``[E, 3]`` (integer bond features)
-        -> ``[N, C]``.
+        - **input:** node features :math:`(N, C)`, edge indices :math:`(2, E)`, integer bond
+          features :math:`(E, 3)`
+        - **output:** node features :math:`(N, C)`
     """
 
     def __init__(self, emb_dim: int, **kwargs):
@@ -170,10 +171,12 @@ class MolGCNConv(GDLConv):
     Equivariance: permutation equivariant (node relabelling permutes the output rows).
 
     Args:
-        emb_dim: the width :math:`C`.
+        emb_dim (int): The width :math:`C`.
 
     Shapes:
-        x ``[N, C]``, edge_index ``[2, E]``, edge_attr ``[E, 3]`` -> ``[N, C]``.
+        - **input:** node features :math:`(N, C)`, edge indices :math:`(2, E)`, integer bond
+          features :math:`(E, 3)`
+        - **output:** node features :math:`(N, C)`
     """
 
     def __init__(self, emb_dim: int, **kwargs):

@@ -34,12 +34,15 @@ class RegularNonlinearity(torch.nn.Module):
     Permutation equivariant.
 
     Args:
-        types: the regular stack ``(C, C, ..., C)`` (``M + 1`` entries).
-        num_samples: ``S`` (default ``8 (2M + 1)``); must exceed ``2M``.
-        act: the pointwise function (default ReLU).
+        types (sequence of int): The regular stack ``(C, C, ..., C)`` (``M + 1`` entries).
+        num_samples (int, optional): The number of samples ``S``; must exceed ``2M``;
+            :obj:`None`: ``8 (2M + 1)``. (default: :obj:`None`)
+        act (callable, optional): The pointwise function; :obj:`None`: ReLU.
+            (default: :obj:`None`)
 
     Shapes:
-        ``[N, C (2M + 1)] -> [N, C (2M + 1)]``.
+        - **input:** features :math:`(N, C (2M + 1))`
+        - **output:** features :math:`(N, C (2M + 1))`
     """
 
     def __init__(self, types: Sequence[int], num_samples: Optional[int] = None,

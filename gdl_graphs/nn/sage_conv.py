@@ -28,17 +28,23 @@ class SAGEConv(GDLConv):
     Equivariance: permutation equivariant (node relabelling permutes the output rows).
 
     Args:
-        in_channels: input features (or a pair ``(F_src, F_dst)`` for bipartite graphs).
-        out_channels: output features.
-        aggr: ``'mean'`` (default) or any aggregation PyG accepts (string, list, module).
-        normalize: L2-normalise the output rows.
-        root_weight: add the root term :math:`\mathbf{W}_1 \mathbf{x}_i`.
-        project: project the source features first (as PyG).
-        bias: learn an additive bias (in :math:`\mathbf{W}_2`'s linear map, as PyG).
+        in_channels (int or tuple): Input features (or a pair ``(F_src, F_dst)`` for bipartite
+            graphs).
+        out_channels (int): Output features.
+        aggr (str or Aggregation, optional): Any aggregation PyG accepts (string,
+            list, module). (default: :obj:`"mean"`)
+        normalize (bool, optional): L2-normalise the output rows. (default: :obj:`False`)
+        root_weight (bool, optional): Add the root term :math:`\mathbf{W}_1 \mathbf{x}_i`.
+            (default: :obj:`True`)
+        project (bool, optional): Project the source features first (as PyG). (default:
+            :obj:`False`)
+        bias (bool, optional): Learn an additive bias (in :math:`\mathbf{W}_2`'s linear map, as
+            PyG). (default: :obj:`True`)
 
     Shapes:
-        x ``[N, F_in]`` or ``([N_src, F_src], [N_dst, F_dst])``, edge_index ``[2, E]``
-        -> ``[N_dst, F_out]``.
+        - **input:** node features :math:`(N, F_{in})` or a pair
+          :math:`((N_{src}, F_{src}), (N_{dst}, F_{dst}))`, edge indices :math:`(2, E)`
+        - **output:** node features :math:`(N_{dst}, F_{out})`
     """
 
     def __init__(self, in_channels: Union[int, Tuple[int, int]], out_channels: int,

@@ -38,17 +38,22 @@ class TransformerBlock(GDLConv):
     and the norms act on every node alone).
 
     Args:
-        d_model: node features :math:`E`.
-        nhead: attention heads.
-        dim_feedforward: hidden width of the feed-forward network.
-        dropout: dropout of attention, residual branches and feed-forward (training only).
-        activation: ``'relu'`` (default), ``'gelu'`` or a callable.
-        layer_norm_eps: LayerNorm epsilon.
-        norm_first: pre-norm (True) or post-norm (False, default, as torch).
-        bias: biases of the linear maps and norms.
+        d_model (int): Node features :math:`E`.
+        nhead (int): Attention heads.
+        dim_feedforward (int, optional): Hidden width of the feed-forward network. (default:
+            :obj:`2048`)
+        dropout (float, optional): Dropout of attention, residual branches and feed-forward
+            (training only). (default: :obj:`0.0`)
+        activation (str or callable, optional): ``'relu'``, ``'gelu'`` or a callable.
+            (default: :obj:`"relu"`)
+        layer_norm_eps (float, optional): LayerNorm epsilon. (default: :obj:`1e-05`)
+        norm_first (bool, optional): Pre-norm (:obj:`True`) or post-norm (:obj:`False`, as
+            torch). (default: :obj:`False`)
+        bias (bool, optional): Biases of the linear maps and norms. (default: :obj:`True`)
 
     Shapes:
-        x ``[N, E]``, edge_index ``[2, num_edges]`` -> ``[N, E]``.
+        - **input:** node features :math:`(N, E)`, edge indices :math:`(2, |\mathcal{E}|)`
+        - **output:** node features :math:`(N, E)`
     """
 
     def __init__(self, d_model: int, nhead: int, dim_feedforward: int = 2048,

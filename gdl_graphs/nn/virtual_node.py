@@ -37,14 +37,18 @@ class VirtualNode(GDLConv):
     (:math:`\mathbf{v}'`): the readout is a sum within each graph.
 
     Args:
-        channels: the width :math:`C` of nodes and virtual nodes.
-        dropout: dropout on the MLP's output (training only).
-        residual: add :math:`\mathbf{v}_g` to the update (OGB's ``residual``).
-        reduce: the readout, ``'sum'`` (OGB) or ``'mean'``/``'max'``.
+        channels (int): The width :math:`C` of nodes and virtual nodes.
+        dropout (float, optional): Dropout on the MLP's output (training only). (default:
+            :obj:`0.0`)
+        residual (bool, optional): Add :math:`\mathbf{v}_g` to the update (OGB's ``residual``).
+            (default: :obj:`False`)
+        reduce (str, optional): The readout, ``'sum'`` (OGB) or ``'mean'``/``'max'``. (default:
+            :obj:`"sum"`)
 
     Shapes:
-        x ``[N, C]``, batch ``[N]`` (optional), vn ``[B, C]`` (optional, zeros) ->
-        (``[N, C]``, ``[B, C]``).
+        - **input:** node features :math:`(N, C)`, graph index ``batch`` :math:`(N)` *(optional)*,
+          virtual node features ``vn`` :math:`(B, C)` *(optional, default zeros)*
+        - **output:** the pair (node features :math:`(N, C)`, virtual node features :math:`(B, C)`)
     """
 
     edgeless = True
