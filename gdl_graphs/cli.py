@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import warnings
 from typing import List, Optional
 
 
@@ -27,6 +28,12 @@ def main(argv: Optional[List[str]] = None) -> int:
     """Run the command. Nothing heavy is imported before a command needs it (``--help`` does
     not load torch). SIGTERM and SIGHUP end it with status 128 + signal after the writers have
     removed their temporary outputs."""
+    # PyG's import-time ``torch.jit.script`` warns as a FutureWarning on torch >= 2.14: not
+    # the user's concern on every command
+    warnings.filterwarnings('ignore', message='`torch.jit.script` is deprecated',
+                            category=FutureWarning)
+    warnings.filterwarnings('ignore', message='`torch.jit.script` is deprecated',
+                            category=DeprecationWarning)
     args = build_parser().parse_args(argv)
     from .io.atomic import terminate_cleanly
     terminate_cleanly()

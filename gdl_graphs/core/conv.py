@@ -22,10 +22,12 @@ tests prove every other path equal to it.
 from __future__ import annotations
 
 import inspect
+import re
 from dataclasses import dataclass
 from typing import Any, Dict, Optional, Tuple
 
 import torch
+import torch_geometric
 from torch import Tensor
 from torch_geometric.nn import MessagePassing
 from torch_geometric.utils import is_sparse, to_edge_index
@@ -36,6 +38,36 @@ from .config import validation_enabled as _validation_enabled
 from .sparse import CSR, compiled_spmm, spmm
 from .structure import Structure, cached, plain, structure_of
 from .validate import check_edge_index, check_node_features
+
+#: the PyG releases whose MessagePassing internals the fused route uses (setup.cfg says the
+#: same; CI tests the oldest and the newest)
+PYG_RANGE = ((2, 6), (2, 10))
+#: the private members of PyG's MessagePassing that GDLConv.propagate calls
+PYG_PRIVATE_CLASS = ('_set_jittable_templates', '_collect', '_check_input')
+PYG_PRIVATE_INSTANCE = ('_fused_user_args', '_propagate_forward_pre_hooks',
+                        '_propagate_forward_hooks', '_message_forward_pre_hooks',
+                        '_message_forward_hooks', '_aggregate_forward_pre_hooks',
+                        '_aggregate_forward_hooks', '_message_and_aggregate_forward_pre_hooks',
+                        '_message_and_aggregate_forward_hooks', 'inspector')
+
+
+def _pyg_error(what: str) -> ImportError:
+    lo, hi = ('.'.join(map(str, v)) for v in PYG_RANGE)
+    return ImportError(f'gdl_graphs needs torch_geometric >={lo},<{hi} ({what}, found '
+                       f'{torch_geometric.__version__}): pip install '
+                       f'"torch-geometric>={lo},<{hi}"')
+
+
+def _check_pyg() -> None:
+    version = tuple(int(v) for v in re.findall(r'\d+', torch_geometric.__version__)[:2])
+    if not PYG_RANGE[0] <= version < PYG_RANGE[1]:
+        raise _pyg_error('outside the tested range')
+    missing = [m for m in PYG_PRIVATE_CLASS if not hasattr(MessagePassing, m)]
+    if missing:
+        raise _pyg_error(f'MessagePassing lacks {", ".join(missing)}')
+
+
+_check_pyg()
 
 FUSED_REDUCTIONS = ('sum', 'add', 'mean')
 #: the kernels of a plan that run ``message_and_aggregate`` with sparse products
@@ -369,6 +401,9 @@ class GDLConv(MessagePassing):
         self.fuse = False
         self._forward_names = tuple(inspect.signature(self.forward).parameters)
         self.register_forward_pre_hook(_check_call, with_kwargs=True)
+        missing = [m for m in PYG_PRIVATE_INSTANCE if not hasattr(self, m)]
+        if missing:
+            raise _pyg_error(f'MessagePassing instances lack {", ".join(missing)}')
 
     @staticmethod
     def fixed_aggr(kwargs: Dict[str, Any], layer: str, aggr: str, why: str) -> str:

@@ -15,6 +15,7 @@ what they wrote themselves (:func:`check_replaceable`); see :mod:`gdl_graphs.io.
 """
 from __future__ import annotations
 
+import collections
 import io
 import json
 import pathlib
@@ -35,8 +36,9 @@ def _safe_classes() -> list:
     from torch_geometric.data import Batch, HeteroData
     from torch_geometric.data.data import DataEdgeAttr, DataTensorAttr
     from torch_geometric.data.storage import BaseStorage, EdgeStorage, GlobalStorage, NodeStorage
+    # the containers too: PyG >= 2.6 allow-lists them at import, older releases do not
     return [Data, HeteroData, Batch, DataEdgeAttr, DataTensorAttr, BaseStorage, EdgeStorage,
-            GlobalStorage, NodeStorage]
+            GlobalStorage, NodeStorage, dict, list, collections.defaultdict]
 
 
 def _allow_pyg() -> None:

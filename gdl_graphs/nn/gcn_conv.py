@@ -140,6 +140,7 @@ class GCNConv(GDLConv):
             raise ValueError(f'edge_weight must have shape [E] = [{edge_index.size(-1)}], got '
                              f'{list(edge_weight.shape)}')
         n = x.size(0)
+        self._validate(edge_index, (n, n), {})  # before the normalisation indexes with it
         loop = None
         if self.normalize:
             if self._cache is not None:
