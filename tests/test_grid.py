@@ -5,7 +5,7 @@ import itertools
 import pytest
 import torch
 import torch_geometric.transforms as T
-from torch_geometric.data import Batch
+from torch_geometric.data import Batch, Data
 from torch_geometric.loader import DataLoader
 
 from gdl_graphs.core import plain, structure_of
@@ -122,11 +122,12 @@ def test_metadata_survives_save_and_tag_is_restored(tmp_path):
     torch.save(data, buf)
     buf.seek(0)
     loaded = torch.load(buf, weights_only=False)
-    assert structure_of(loaded.edge_index) is None              # the tag does not pickle ...
+    assert structure_of(loaded['edge_index']) is None  # the tag does not pickle: the metadata
+    assert structure_of(loaded.edge_index) == tag        # ... restores it on the first read
     assert torch.equal(loaded.lattice_shape, torch.tensor([[6, 5], [6, 5]]))
     assert torch.equal(loaded.lattice_kernel, torch.tensor([[3, 5], [3, 5]]))
     assert loaded.lattice_padding == ['circular', 'circular']
-    assert structure_of(tag_lattice(loaded).edge_index) == tag   # ... the metadata restores it
+    assert structure_of(tag_lattice(Data(**loaded.to_dict())).edge_index) == tag  # plain Data
     assert torch.equal(graph_to_image(loaded.x, loaded), img)
 
 
@@ -140,8 +141,9 @@ def test_batch_equals_collated_single_images():
     for key in ('x', 'edge_type', 'pos', 'batch', 'lattice_shape'):
         assert torch.equal(collated[key], whole[key]), key
     assert torch.equal(plain(collated.edge_index), plain(whole.edge_index))
-    assert structure_of(collated.edge_index) is None
-    assert structure_of(tag_lattice(collated).edge_index) == structure_of(whole.edge_index)
+    # a DataLoader batch of lattices is the batched lattice, structure included
+    assert structure_of(collated.edge_index) == structure_of(whole.edge_index)
+    assert structure_of(collated['edge_index']) is None  # the stored tensor stays plain
     assert isinstance(whole, Batch) and whole.num_graphs == 3
     assert torch.equal(graph_to_image(whole.x, whole), img)
 

@@ -85,6 +85,20 @@ def plain(t: Tensor) -> Tensor:
 # was refilled behind torch's back (numpy, DLPack, shared memory) gets a new build.
 
 _CACHE_ATTR = '_gdl_cache'
+
+
+class _Cache(dict):
+    """The per-tensor cache: never saved or copied with its tensor (it describes that
+    tensor's memory only); a pickled tensor carries an empty plain dict in its place."""
+
+    def __reduce__(self):
+        return (dict, ())
+
+    def __copy__(self):
+        return _Cache()
+
+    def __deepcopy__(self, memo):
+        return _Cache()
 _K1, _K2, _K3 = -7046029254386353131, -4658895280553007687, -7723592293110705685
 
 
@@ -124,8 +138,8 @@ def cached(tensors: Sequence[Tensor], extra: tuple, build: Callable[[], Any]) ->
         return build()
     sig = tuple(_signature(t) for t in tensors)
     store = owner.__dict__.get(_CACHE_ATTR)
-    if store is None:
-        store = {}
+    if not isinstance(store, _Cache):
+        store = _Cache()
         owner.__dict__[_CACHE_ATTR] = store
     entry = store.get(extra)
     if entry is not None and entry[0] == sig and all(

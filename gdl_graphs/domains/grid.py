@@ -15,7 +15,7 @@ from torch import Tensor
 from torch_geometric.data import Batch, Data
 from torch_geometric.transforms import BaseTransform
 
-from ..core import annotate, plain
+from ..core import annotate, plain, structure_of
 from ..core.lattice import (
     IntOrTuple,
     LatticeInfo,
@@ -51,6 +51,56 @@ def _layout(images: Tensor, dim: Optional[int]) -> tuple:
         return dim, True
     raise ValueError(f'images has {n} dimensions {list(images.shape)} but dim={dim} expects '
                      f'{dim + 1} ([C, *sizes]) or {dim + 2} ([B, C, *sizes])')
+
+
+class _Memo:
+    """The tagged view of one ``edge_index`` tensor (not saved: a reloaded graph re-tags)."""
+    __slots__ = ('raw', 'edge_type', 'versions', 'tagged')
+
+    def __init__(self, raw, edge_type, versions, tagged):
+        self.raw, self.edge_type, self.versions, self.tagged = raw, edge_type, versions, tagged
+
+    def __reduce__(self):
+        return (dict, ())
+
+
+class LatticeData(Data):
+    r"""A lattice graph (what :func:`image_to_graph` returns): a
+    :class:`~torch_geometric.data.Data` whose ``edge_index`` carries the ``'lattice'``
+    structure wherever the graph goes. Clones, device moves, ``torch.save``/``torch.load``
+    (``weights_only=True``) and PyG's ``Batch``/``DataLoader`` collation keep the plain
+    ``lattice_*`` attributes; reading ``data.edge_index`` then checks once (per tensor) that
+    the edges are exactly the lattice they describe and returns them tagged, so a batch of
+    lattices from a ``DataLoader`` is a batched lattice and runs ``conv2d``. Edges that are
+    not that lattice any more come back plain (and run the sparse kernels, correctly)."""
+
+    @property
+    def edge_index(self):
+        store = self._store
+        ei = store.get('edge_index')
+        if ei is None or structure_of(ei) is not None or store.get('lattice_shape') is None:
+            return ei
+        et = store.get('edge_type')
+        versions = (ei._version, None if et is None else et._version)
+        memo = self.__dict__.get('_gdl_lattice')
+        if isinstance(memo, _Memo) and memo.raw is ei and memo.edge_type is et \
+                and memo.versions == versions:
+            return memo.tagged
+        tagged = ei
+        if et is not None and not torch.compiler.is_compiling():
+            try:
+                tagged = _tagged_lattice(self, ei, et)
+            except ValueError:
+                tagged = ei  # not the lattice its metadata describes: a plain graph
+        self.__dict__['_gdl_lattice'] = _Memo(ei, et, versions, tagged)
+        return tagged
+
+    @edge_index.setter
+    def edge_index(self, value):
+        self._store.edge_index = value
+
+
+torch.serialization.add_safe_globals([LatticeData, _Memo])
 
 
 def image_to_graph(images: Tensor, kernel_size: IntOrTuple = 3, dilation: IntOrTuple = 1,
@@ -125,19 +175,19 @@ def image_to_graph(images: Tensor, kernel_size: IntOrTuple = 3, dilation: IntOrT
         attrs = build_lattice(single, None if keep is None else keep[0], device, pos_dtype,
                               batch=False)
         x = x_all[0] if keep is None else x_all[0][keep[0]]
-        return Data(x=x, **attrs)
+        return LatticeData(x=x, **attrs)
     shared = None if keep is not None else build_lattice(single, None, device, pos_dtype,
                                                          batch=False)
     graphs = []
     for k in range(b):
         if keep is None:
-            graphs.append(Data(x=x_all[k], **shared))
+            graphs.append(LatticeData(x=x_all[k], **shared))
         else:
             attrs = build_lattice(single, keep[k], device, pos_dtype, batch=False)
-            graphs.append(Data(x=x_all[k][keep[k]], **attrs))
+            graphs.append(LatticeData(x=x_all[k][keep[k]], **attrs))
     out = Batch.from_data_list(graphs)
     index = None if keep is None else keep.reshape(-1).nonzero().view(-1)
-    out.edge_index = annotate(out.edge_index, 'lattice', edge_type=out.edge_type,
+    out.edge_index = annotate(out['edge_index'], 'lattice', edge_type=out['edge_type'],
                               **LatticeInfo(b, sizes, kernel, dil, padding).meta(index))
     return out
 
@@ -166,11 +216,15 @@ def graph_to_image(x: Tensor, data: Data, fill: float = 0.0) -> Tensor:
 
 def tag_lattice(data: Data) -> Data:
     """Re-attach the ``'lattice'`` structure tag to ``data.edge_index`` (in place, returned),
-    e.g. after ``torch.save`` / ``torch.load`` or PyG's ``DataLoader`` collation, which keep the
-    plain ``lattice_*`` attributes but not the tag. Checks that the edges are exactly the lattice
-    the metadata describes (for a masked lattice, with ``pixel`` and ``batch``)."""
+    for a plain ``Data`` that holds a lattice (a :class:`LatticeData` does it by itself).
+    Checks that the edges are exactly the lattice the metadata describes (for a masked lattice,
+    with ``pixel`` and ``batch``)."""
+    data.edge_index = _tagged_lattice(data, plain(data.edge_index), data.edge_type)
+    return data
+
+
+def _tagged_lattice(data: Data, ei: Tensor, edge_type: Tensor) -> Tensor:
     info = lattice_info(data)
-    ei = data.edge_index
     index = keep = None
     if info.pixel is not None:
         batch = data.get('batch')
@@ -184,12 +238,11 @@ def tag_lattice(data: Data) -> Data:
             raise ValueError('pixel / batch do not list distinct pixels in raster order: the '
                              'graph was changed; rebuild it with image_to_graph')
     ref, ref_type = lattice_edges(info, keep, device=ei.device)
-    if not (torch.equal(plain(ei), ref) and torch.equal(plain(data.edge_type), ref_type)):
+    if not (torch.equal(plain(ei), ref) and torch.equal(plain(edge_type), ref_type)):
         raise ValueError('edge_index / edge_type are not the lattice that lattice_shape, '
                          'lattice_kernel, lattice_dilation and lattice_padding describe: '
                          'the graph was changed; rebuild it with image_to_graph')
-    data.edge_index = annotate(ei, 'lattice', edge_type=data.edge_type, **info.meta(index))
-    return data
+    return annotate(ei, 'lattice', edge_type=edge_type, **info.meta(index))
 
 
 class ImageToGraph(BaseTransform):
@@ -215,4 +268,4 @@ class ImageToGraph(BaseTransform):
                 f'dilation={self.dilation}, padding={self.padding!r})')
 
 
-__all__ = ['image_to_graph', 'graph_to_image', 'tag_lattice', 'ImageToGraph']
+__all__ = ['image_to_graph', 'graph_to_image', 'tag_lattice', 'ImageToGraph', 'LatticeData']
