@@ -145,3 +145,19 @@ def test_setup_cfg_claims_the_pyg_range_the_core_checks():
     assert all(hasattr(torch_geometric.nn.MessagePassing, m) for m in PYG_PRIVATE_CLASS)
     layer = G.GraphConv(3, 2)
     assert all(hasattr(layer, m) for m in PYG_PRIVATE_INSTANCE)
+
+
+def test_a_graph_used_by_a_layer_saves_and_loads_safely():
+    # the caches a layer leaves on edge_index are never saved with it
+    import io
+
+    from torch_geometric.data import Data
+
+    from gdl_graphs.io.data import safe_load
+    x, ei = _x(4, 3), torch.tensor([[0, 1, 2], [1, 2, 3]])
+    G.GraphConv(3, 2).double()(x, ei)
+    buf = io.BytesIO()
+    torch.save(Data(x=x, edge_index=ei), buf)
+    buf.seek(0)
+    back = safe_load(buf)
+    assert torch.equal(back.edge_index, ei) and not back.edge_index.__dict__.get('_gdl_cache')

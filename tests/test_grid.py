@@ -219,3 +219,28 @@ def test_tag_lattice_refuses_other_graphs():
                                   image_to_graph(torch.zeros(1, 4, 5))])
     with pytest.raises(ValueError, match='different'):
         tag_lattice(mixed)
+
+
+def test_a_lattice_dataset_saves_its_shape_not_its_edges(tmp_path):
+    from gdl_graphs.io.data import GraphDataset, save_dataset
+    from gdl_graphs.nn import LatticeConv
+    imgs = torch.randn(40, 1, 12, 12, generator=gen())
+    graphs = [image_to_graph(im) for im in imgs]
+    save_dataset(graphs, tmp_path / 'ds')
+    size = sum(f.stat().st_size for f in (tmp_path / 'ds').rglob('*') if f.is_file())
+    assert size <= 1.5 * imgs.numel() * 4 + 64_000  # pixels plus a fixed overhead
+    ds = GraphDataset(tmp_path / 'ds')
+    for i in (0, 17, 39):  # rebuilt exactly as converted
+        for key in ('x', 'edge_index', 'edge_type', 'pos', 'lattice_shape'):
+            assert torch.equal(plain(ds[i][key] if key == 'x' else getattr(ds[i], key)),
+                               plain(getattr(graphs[i], key))), key
+    batch = next(iter(DataLoader(ds, batch_size=8)))
+    conv = LatticeConv(1, 3, 3)
+    out = conv(batch.x, batch.edge_index, batch.edge_type)
+    assert conv.last_plan.kernel == 'conv'  # a batch from a DataLoader stays a lattice
+    ref = conv.to_conv()(imgs[:8]).permute(0, 2, 3, 1).reshape(-1, 3)
+    assert torch.allclose(out, ref, atol=1e-5)
+    masked = image_to_graph(imgs[0], mask=torch.rand(12, 12, generator=gen()) > 0.3)
+    save_dataset([masked], tmp_path / 'masked')  # a masked lattice keeps its edges
+    back = GraphDataset(tmp_path / 'masked')[0]
+    assert torch.equal(plain(back.edge_index), plain(masked.edge_index))

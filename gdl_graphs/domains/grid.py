@@ -25,6 +25,7 @@ from ..core.lattice import (
     check_stencil,
     lattice_edges,
     lattice_info,
+    pixel_coords,
     to_dense,
 )
 from ..core.validate import check_finite
@@ -72,11 +73,38 @@ class LatticeData(Data):
     ``lattice_*`` attributes; reading ``data.edge_index`` then checks once (per tensor) that
     the edges are exactly the lattice they describe and returns them tagged, so a batch of
     lattices from a ``DataLoader`` is a batched lattice and runs ``conv2d``. Edges that are
-    not that lattice any more come back plain (and run the sparse kernels, correctly)."""
+    not that lattice any more come back plain (and run the sparse kernels, correctly).
+
+    A full lattice is saved compactly in a dataset folder (:func:`compact_lattices`): its
+    ``edge_index``, ``edge_type`` and ``pos`` follow from the ``lattice_*`` rows and are
+    rebuilt on first use."""
+
+    def __getattr__(self, key: str):
+        if key in REBUILT and self.__dict__.get('_store') is not None and \
+                key not in self._store and self._store.get('lattice_shape') is not None:
+            self._rebuild()
+        return super().__getattr__(key)
+
+    def _rebuild(self) -> None:
+        """Rebuild the edges and positions a compact full lattice left out."""
+        store = self._store
+        if store.get('pixel') is not None:
+            return  # a masked lattice is saved with its edges
+        info = lattice_info(self)
+        device = store.x.device if store.get('x') is not None else None
+        ei, et = lattice_edges(info, None, device)
+        x = store.get('x')
+        dtype = x.dtype if x is not None and x.is_floating_point() else None
+        store.edge_index = annotate(ei, 'lattice', edge_type=et, **info.meta())
+        store.edge_type = et
+        store.pos = pixel_coords(info.sizes, device).flip(-1).to(
+            dtype or torch.get_default_dtype()).repeat(info.batch_size, 1)
 
     @property
     def edge_index(self):
         store = self._store
+        if 'edge_index' not in store and store.get('lattice_shape') is not None:
+            self._rebuild()
         ei = store.get('edge_index')
         if ei is None or structure_of(ei) is not None or store.get('lattice_shape') is None:
             return ei
@@ -99,8 +127,40 @@ class LatticeData(Data):
     def edge_index(self, value):
         self._store.edge_index = value
 
+    @property
+    def pos(self):
+        if 'pos' not in self._store and self._store.get('lattice_shape') is not None:
+            self._rebuild()
+        return self._store.get('pos')
+
+    @pos.setter
+    def pos(self, value):
+        self._store.pos = value
+
 
 torch.serialization.add_safe_globals([LatticeData, _Memo])
+
+#: what a compact full lattice leaves out of a dataset file and rebuilds on first use
+REBUILT = ('edge_index', 'edge_type', 'pos')
+
+
+def compact_lattices(data_list) -> bool:
+    """Whether every graph of ``data_list`` is a full lattice whose edges, edge types and
+    positions are exactly what its ``lattice_*`` rows rebuild (then a dataset file can leave
+    them out: see :class:`LatticeData`)."""
+    for g in data_list:
+        if not isinstance(g, LatticeData) or g.get('pixel') is not None or \
+                structure_of(g.edge_index) is None:
+            return False
+        info = lattice_info(g)
+        x = g.get('x')
+        dtype = x.dtype if x is not None and x.is_floating_point() else \
+            torch.get_default_dtype()
+        pos = pixel_coords(info.sizes, g.pos.device).flip(-1).to(dtype).repeat(
+            info.batch_size, 1)
+        if g.pos.dtype != dtype or not torch.equal(g.pos, pos):
+            return False
+    return True
 
 
 def image_to_graph(images: Tensor, kernel_size: IntOrTuple = 3, dilation: IntOrTuple = 1,

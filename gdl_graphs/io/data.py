@@ -36,9 +36,12 @@ def _safe_classes() -> list:
     from torch_geometric.data import Batch, HeteroData
     from torch_geometric.data.data import DataEdgeAttr, DataTensorAttr
     from torch_geometric.data.storage import BaseStorage, EdgeStorage, GlobalStorage, NodeStorage
+
+    from ..domains.grid import LatticeData
+
     # the containers too: PyG >= 2.6 allow-lists them at import, older releases do not
     return [Data, HeteroData, Batch, DataEdgeAttr, DataTensorAttr, BaseStorage, EdgeStorage,
-            GlobalStorage, NodeStorage, dict, list, collections.defaultdict]
+            GlobalStorage, NodeStorage, dict, list, collections.defaultdict, LatticeData]
 
 
 def _allow_pyg() -> None:
@@ -210,6 +213,13 @@ class GraphDataset(InMemoryDataset):
         self.data, self.slices = load_collated(path)
         self.meta = _read_meta(root / 'processed' / META_FILE)
 
+    def get(self, idx: int) -> BaseData:
+        data = super().get(idx)
+        rebuild = getattr(data, '_rebuild', None)  # a compact lattice: edges from its shape
+        if rebuild is not None and 'edge_index' not in data._store:
+            rebuild()
+        return data
+
     @property
     def processed_file_names(self) -> List[str]:
         return ['data.pt']
@@ -234,7 +244,7 @@ class GraphDataset(InMemoryDataset):
         """An in-memory dataset (no folder) from collated ``(data.to_dict(), slices)``."""
         self = cls.__new__(cls)
         InMemoryDataset.__init__(self, None, None, log=False)
-        self.data, self.slices = Data.from_dict(data), slices
+        self.data, self.slices = _data_class(data).from_dict(data), slices
         self.meta = dict(meta or {})
         return self
 
@@ -257,14 +267,22 @@ def _read_meta(path: pathlib.Path) -> dict:
 
 
 def collate(data_list: Sequence[BaseData]) -> Tuple[dict, Dict[str, torch.Tensor]]:
-    """``InMemoryDataset.collate`` as the dict ``(data.to_dict(), slices)`` that is saved."""
+    """``InMemoryDataset.collate`` as the dict ``(data.to_dict(), slices)`` that is saved; full
+    lattices leave out what their ``lattice_*`` rows rebuild."""
     if not data_list:
         raise ValueError('a dataset needs at least one graph')
     from torch_geometric.data.collate import collate as pyg_collate
+
+    from ..domains.grid import REBUILT, compact_lattices
     data_list = list(data_list)  # as InMemoryDataset.collate, also for a single graph
     data, slices, _ = pyg_collate(data_list[0].__class__, data_list, increment=False,
                                   add_batch=False)
-    return data.to_dict(), slices
+    data, slices = data.to_dict(), dict(slices)
+    if compact_lattices(data_list):  # a lattice saves its shape, not its edges
+        for key in REBUILT:
+            data.pop(key, None)
+            slices.pop(key, None)
+    return data, slices
 
 
 def merge_collated(parts: Sequence[Tuple[dict, Dict[str, torch.Tensor]]]
@@ -321,6 +339,12 @@ def save_dataset(data_list: Sequence[BaseData], root: PathLike, meta: Optional[d
     return save_collated(data, slices, root, meta, overwrite)
 
 
+def _data_class(data: dict) -> type:
+    """The class a dataset file names: lattices load as :class:`LatticeData`."""
+    from ..domains.grid import LatticeData
+    return LatticeData if 'lattice_shape' in data else Data
+
+
 def save_collated(data: dict, slices: Dict[str, torch.Tensor], root: PathLike,
                   meta: Optional[dict] = None, overwrite: bool = False) -> pathlib.Path:
     """:func:`save_dataset` for already collated ``(data.to_dict(), slices)``."""
@@ -331,7 +355,7 @@ def save_collated(data: dict, slices: Dict[str, torch.Tensor], root: PathLike,
     with atomic_folder(root) as tmp:
         proc = tmp / 'processed'
         proc.mkdir()
-        write_torch((data, slices, Data), proc / 'data.pt')
+        write_torch((data, slices, _data_class(data)), proc / 'data.pt')
         write_torch('None', proc / 'pre_transform.pt')  # PyG's _repr(None)
         write_torch('None', proc / 'pre_filter.pt')
         with open(proc / META_FILE, 'w', encoding='utf-8') as f:
