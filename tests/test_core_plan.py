@@ -64,7 +64,7 @@ def test_attention_on_a_batched_complete_graph_in_every_configuration(how):
 
 
 def test_a_layer_says_which_kernel_a_call_runs_and_why():
-    g = image_to_graph(torch.randn(2, 3, 6, 5, dtype=torch.float64), kernel_size=3)
+    g = image_to_graph(torch.randn(2, 3, 96, 96, dtype=torch.float64), kernel_size=3)
     conv = G.LatticeConv(3, 4, 3).double()
     plan = conv.plan(g.edge_index, x=g.x, edge_type=g.edge_type)
     assert plan.kernel == 'conv' and 'lattice' in plan.reason
@@ -83,6 +83,14 @@ def test_a_layer_says_which_kernel_a_call_runs_and_why():
     assert hooked.plan(g.edge_index, x=g.x).reason == 'message or aggregate hooks are registered'
     assert G.GraphConv(3, 4, aggr='max').plan(g.edge_index, x=g.x).kernel == 'generic'
     assert G.GraphConv(3, 4).plan(g.edge_index, x=g.x.half()).kernel == 'scatter'
+    small = image_to_graph(torch.randn(1, 3, 6, 5, dtype=torch.float64), kernel_size=3)
+    layer = G.GraphConv(3, 4).double()
+    first = layer.plan(small.edge_index, x=small.x)
+    assert first.kernel == 'scatter' and 'beats building its CSR' in first.reason
+    adj_plan = G.GraphConv(3, 4, kernel='fused').double()
+    adj_plan(g.x, g.edge_index)  # a large graph: its CSR is built and cached on edge_index
+    assert adj_plan.last_plan.kernel == 'csr'
+    assert 'cached CSR product of this graph' in adj_plan.plan(g.edge_index, x=g.x).reason
 
 
 def test_configuration_is_per_layer_with_one_scoped_override():

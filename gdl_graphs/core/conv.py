@@ -36,7 +36,7 @@ from . import scatter as _scatter
 from .config import check_backend, check_kernel, effective_backend, effective_kernel
 from .config import validation_enabled as _validation_enabled
 from .sparse import CSR, compiled_spmm, spmm
-from .structure import Structure, cached, plain, structure_of
+from .structure import Structure, cached, has_cached, plain, signature, structure_of
 from .validate import check_edge_index, check_node_features
 
 #: the PyG releases whose MessagePassing internals the fused route uses (setup.cfg says the
@@ -111,7 +111,7 @@ class Adjacency:
     (else ``None``); ``plan`` the :class:`Plan` of the call."""
 
     __slots__ = ('key', 'src', 'dst', 'num_src', 'num_dst', 'structure', 'flow', 'values',
-                 'plan')
+                 'plan', 'sig')
 
     def __init__(self, key: Tensor, src: Tensor, dst: Tensor, num_src: int, num_dst: int,
                  structure: Optional[Structure] = None, flow: str = 'source_to_target',
@@ -120,6 +120,7 @@ class Adjacency:
         self.num_src, self.num_dst = num_src, num_dst
         self.structure, self.flow = structure, flow
         self.plan = plan
+        self.sig: Optional[tuple] = None  # the key's signature, when computed in this call
 
     @property
     def num_edges(self) -> int:
@@ -128,14 +129,16 @@ class Adjacency:
     def csr(self) -> CSR:
         """Rows = targets, columns = sources; ``perm`` maps CSR positions to edges."""
         return cached((self.key,), ('csr', self.flow, self.num_src, self.num_dst),
-                      lambda: CSR.build(self.dst, self.src, (self.num_dst, self.num_src)))
+                      lambda: CSR.build(self.dst, self.src, (self.num_dst, self.num_src)),
+                      None if self.sig is None else (self.sig,))
 
     def typed_csr(self, edge_type: Tensor, num_types: int) -> CSR:
         """CSR over the virtual columns ``j * T + t`` of typed edges."""
         return cached((self.key, edge_type),
                       ('typed', self.flow, num_types, self.num_src, self.num_dst),
                       lambda: CSR.build(self.dst, self.src * num_types + plain(edge_type),
-                                        (self.num_dst, self.num_src * num_types)))
+                                        (self.num_dst, self.num_src * num_types)),
+                      None if self.sig is None else (self.sig, signature(edge_type)))
 
 
 def sparse_to_edge_index(adj_t: Any) -> Tuple[Tensor, Tensor]:
@@ -151,9 +154,16 @@ def sparse_to_edge_index(adj_t: Any) -> Tuple[Tensor, Tensor]:
     return cached((adj_t,), ('edge_index',), build) if isinstance(adj_t, Tensor) else build()
 
 
-def sparse_kernel(x: Optional[Tensor]) -> Tuple[str, str]:
+#: below this many message entries (E x F) a graph whose CSR is not cached yet is gathered
+#: and scattered: building the CSR and its transpose (two sorts) costs more than the product
+SMALL_PRODUCT = 1 << 18
+
+
+def sparse_kernel(x: Optional[Tensor], num_edges: Optional[int] = None,
+                  csr_cached: bool = False) -> Tuple[str, str]:
     """The sparse product for features ``x``, and why: ``'compiled_csr'`` while compiling,
-    ``'scatter'`` where no sparse kernel exists (half precision on CPU, meta tensors), else
+    ``'scatter'`` where no sparse kernel exists (half precision on CPU, meta tensors) or for a
+    small new graph (``num_edges * F <`` :data:`SMALL_PRODUCT` without a cached CSR), else
     ``'csr'``."""
     if x is None:
         return 'csr', 'a cached CSR product'
@@ -165,7 +175,13 @@ def sparse_kernel(x: Optional[Tensor]) -> Tuple[str, str]:
         return 'scatter', 'meta tensors have no sparse kernel'
     if x.dtype in (torch.float32, torch.float64) or x.device.type == 'cuda' and \
             x.dtype not in (torch.float16, torch.bfloat16):
-        return 'csr', 'a cached CSR product (no E x F messages)'
+        if csr_cached:
+            return 'csr', 'the cached CSR product of this graph (no E x F messages)'
+        width = x[0].numel() if x.dim() > 1 and x.size(0) else 1
+        if num_edges is not None and num_edges * width < SMALL_PRODUCT:
+            return 'scatter', (f'a new graph with E x F = {num_edges * width} < '
+                               f'{SMALL_PRODUCT}: one gather/scatter beats building its CSR')
+        return 'csr', 'a CSR product, cached on edge_index (no E x F messages)'
     return 'scatter', f'no sparse {x.dtype} kernel on {x.device.type}: gathered and scattered'
 
 
@@ -457,7 +473,7 @@ class GDLConv(MessagePassing):
         return None
 
     def plan(self, edge_index: Any, size: Optional[Tuple[int, int]] = None,
-             **kwargs: Any) -> Plan:
+             sig: Optional[tuple] = None, **kwargs: Any) -> Plan:
         """The kernel that ``propagate(edge_index, size, **kwargs)`` runs, and why. Ask a layer
         with the arguments its ``forward`` passes to ``propagate``; after a call,
         :attr:`last_plan` holds the plan that ran."""
@@ -502,7 +518,13 @@ class GDLConv(MessagePassing):
         if not self.sparse_fused:
             return Plan('generic', f'{name} fuses only as a dense kernel ({why_not})',
                         backend)
-        product, reason = sparse_kernel(_first_features(kwargs))
+        num_edges = edge_index.size(1) if not sparse and edge_index.dim() == 2 else None
+        csr_cached = False
+        if num_edges is not None and not _compiling() and edge_index.device.type != 'meta':
+            if sig is None:
+                sig = signature(edge_index)
+            csr_cached = has_cached(edge_index, ('csr', 'typed'), sig)
+        product, reason = sparse_kernel(_first_features(kwargs), num_edges, csr_cached)
         if why_not is not None:
             reason = f'{reason}; no dense kernel: {why_not}'
         return Plan(product, reason, backend)
@@ -513,14 +535,17 @@ class GDLConv(MessagePassing):
         """PyG's ``propagate``, on the kernel of :meth:`plan`: the generic route is PyG's own;
         the fused route runs ``message_and_aggregate`` on an :class:`Adjacency` with PyG's
         propagate and message-and-aggregate hooks."""
+        sig = None
         if isinstance(edge_index, Tensor) and not is_sparse(edge_index):
-            self._validate(edge_index, size, kwargs)
+            if not _compiling() and edge_index.device.type != 'meta':
+                sig = signature(edge_index)  # one pass: every cache lookup of this call
+            self._validate(edge_index, size, kwargs, sig)
         elif not is_sparse(edge_index):
             raise ValueError(f'{type(self).__name__}: edge_index must be a torch.Tensor of shape '
                              f'[2, E] (or a sparse adj_t), got {type(edge_index).__name__}; '
                              f'convert with torch.as_tensor(edge_index)')
         compiling = _compiling()
-        plan = self.plan(edge_index, size, **kwargs)
+        plan = self.plan(edge_index, size, sig, **kwargs)
         if not compiling:
             self.last_plan = plan
         if not plan.fused:
@@ -536,6 +561,7 @@ class GDLConv(MessagePassing):
                     edge_index, size, kwargs = res
         mutable_size = self._check_input(edge_index, size)
         adj = self.adjacency(edge_index, mutable_size, kwargs, plan)
+        adj.sig = sig if adj.key is edge_index else None
         coll = self._collect(self._fused_user_args, edge_index if is_sparse(edge_index)
                              else plain(edge_index), mutable_size, kwargs)
         mag_kwargs = self.inspector.collect_param_data('message_and_aggregate', coll)
@@ -591,7 +617,8 @@ class GDLConv(MessagePassing):
             return Adjacency(edge_index, ei[0], ei[1], n0, n1, structure, self.flow, plan=plan)
         return Adjacency(edge_index, ei[1], ei[0], n1, n0, structure, self.flow, plan=plan)
 
-    def _validate(self, edge_index: Tensor, size, kwargs: Dict[str, Any]) -> None:
+    def _validate(self, edge_index: Tensor, size, kwargs: Dict[str, Any],
+                  sig: Optional[tuple] = None) -> None:
         """The clear errors for a bad ``edge_index``; the range pass runs once per content of
         the tensor (cached on it), and not at all for a converter-made graph."""
         if _compiling() or edge_index.device.type == 'meta':
@@ -609,7 +636,7 @@ class GDLConv(MessagePassing):
             check_edge_index(edge_index, size=sizes) if sizes is not None \
                 else check_edge_index(edge_index)
             return True
-        cached((edge_index,), ('valid', sizes), check)
+        cached((edge_index,), ('valid', sizes), check, None if sig is None else (sig,))
 
     def check_edges(self, edge_index: Tensor, size: Tuple[int, int]) -> None:
         """The clear range error for ``edge_index`` ``[2, E]`` against ``size`` (for layers
@@ -660,12 +687,16 @@ def _first_features(kwargs: Dict[str, Any]) -> Optional[Tensor]:
 def check_dtype(module: torch.nn.Module, x: Tensor) -> None:
     """``x`` must have the dtype of the module's weights (one clear line instead of torch's
     "mat1 and mat2 must have the same dtype"). Masks that PyG's explainer registers (names
-    starting with ``_``) are not weights."""
+    starting with ``_``) are not weights. Stops at the first weight of ``x``'s dtype."""
     if not x.is_floating_point():
         return
-    dtypes = {p.dtype for name, p in module.named_parameters()
-              if p.is_floating_point() and not name.rsplit('.', 1)[-1].startswith('_')}
-    if dtypes and x.dtype not in dtypes:
-        want = sorted(dtypes, key=str)[0]
+    want = None
+    for name, p in module.named_parameters():
+        if not p.is_floating_point() or name.rsplit('.', 1)[-1].startswith('_'):
+            continue
+        if p.dtype == x.dtype:
+            return
+        want = p.dtype if want is None else want
+    if want is not None:
         raise ValueError(f"{type(module).__name__}: x is {x.dtype} but the layer's weights are "
                          f"{want}: convert one, e.g. layer.to({x.dtype}) or x.to({want})")

@@ -124,19 +124,29 @@ def _parts(t: Tensor) -> tuple:
     return (t,)
 
 
+def signature(t: Tensor) -> tuple:
+    """What a cache entry built from ``t`` is checked against: storage, version, shape,
+    strides and the content fingerprint (one pass over ``t``)."""
+    return _signature(t)
+
+
 def _signature(t: Tensor) -> tuple:
     head = (t.layout, tuple(t.shape), t.dtype, t.device, t._version)
     return head + tuple((p.data_ptr(), p._version, p.stride(), fingerprint(p))
                         for p in _parts(t))
 
 
-def cached(tensors: Sequence[Tensor], extra: tuple, build: Callable[[], Any]) -> Any:
+def cached(tensors: Sequence[Tensor], extra: tuple, build: Callable[[], Any],
+           sig: Optional[tuple] = None) -> Any:
     """``build()`` once per content of ``tensors`` (and the hashable ``extra``); the value is
-    kept on ``tensors[0]``. Nothing is kept while compiling or for meta tensors."""
+    kept on ``tensors[0]``. ``sig``: the tensors' :func:`signature` when the caller computed
+    them in this call (one fingerprint pass per call, not one per lookup). Nothing is kept
+    while compiling or for meta tensors."""
     owner = tensors[0]
     if torch.compiler.is_compiling() or owner.device.type == 'meta':
         return build()
-    sig = tuple(_signature(t) for t in tensors)
+    if sig is None:
+        sig = tuple(_signature(t) for t in tensors)
     store = owner.__dict__.get(_CACHE_ATTR)
     if not isinstance(store, _Cache):
         store = _Cache()
@@ -148,6 +158,13 @@ def cached(tensors: Sequence[Tensor], extra: tuple, build: Callable[[], Any]) ->
     value = build()
     store[extra] = (sig, tuple(weakref.ref(t) for t in tensors[1:]), value)
     return value
+
+
+def has_cached(t: Tensor, kinds: Sequence[str], sig: tuple) -> bool:
+    """Whether ``t`` holds a valid entry whose key starts with one of ``kinds``."""
+    store = t.__dict__.get(_CACHE_ATTR)
+    return isinstance(store, _Cache) and any(
+        key and key[0] in kinds and entry[0][0] == sig for key, entry in store.items())
 
 
 def clear_cache(t: Tensor) -> None:
