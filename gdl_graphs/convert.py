@@ -609,8 +609,18 @@ def _options_from_args(args: argparse.Namespace) -> Dict[str, Any]:
     return opts
 
 
+# how the library names an option in its messages -> what a shell user types instead
+_CLI_WORDS = (
+    ('pass repair=True to repair them', 'leave out --no-repair to repair them'),
+    ('pass overwrite=True (--overwrite)', 'pass --overwrite'),
+)
+
+
 def error_line(command: str, exc: BaseException) -> str:
+    """The one line the command prints for an error, in the command line's words."""
     msg = ' '.join(str(exc).split()) or type(exc).__name__
+    for lib, cli in _CLI_WORDS:
+        msg = msg.replace(lib, cli)
     return f'gdl-graphs {command}: error: {msg}'
 
 

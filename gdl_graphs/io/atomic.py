@@ -618,6 +618,19 @@ def os_error_of(exc: BaseException) -> Optional[OSError]:
     return None
 
 
+def _first_error(exc: BaseException) -> BaseException:
+    """What a library's follow-up ``RuntimeError`` hides: the first ``OSError``,
+    ``SystemExit`` (``SIGTERM`` under :func:`terminate_cleanly`) or ``KeyboardInterrupt`` in
+    its context chain, else ``exc`` itself."""
+    seen, inner = set(), exc
+    while inner is not None and id(inner) not in seen:
+        if isinstance(inner, (OSError, SystemExit, KeyboardInterrupt)):
+            return inner
+        seen.add(id(inner))
+        inner = inner.__cause__ or inner.__context__
+    return exc
+
+
 def write_torch(obj: Any, path: PathLike, format: Optional[str] = None,
                 fingerprint: Union[None, str, Callable[[PathLike], str]] = None,
                 **fields: Any) -> None:
@@ -625,7 +638,8 @@ def write_torch(obj: Any, path: PathLike, format: Optional[str] = None,
     ``fingerprint``, the file carries our marker (a ``gdl_graphs.json`` record in its zip
     archive, which ``torch.load`` ignores). A full disk or a read-only folder is an
     ``OSError``: torch's zip writer raises a second, opaque ``RuntimeError`` from its
-    ``__exit__`` when a write fails mid-file; the ``OSError`` behind it is raised instead.
+    ``__exit__`` when a write fails mid-file (or ``SIGTERM``'s ``SystemExit`` arrives); the
+    ``OSError`` (``SystemExit``, ``KeyboardInterrupt``) behind it is raised instead.
     ``fingerprint`` may be a function of the written path (e.g. to hash its bytes). Write to a
     temporary path (:func:`atomic_path`), never onto the destination."""
     import torch
@@ -646,10 +660,12 @@ def write_torch(obj: Any, path: PathLike, format: Optional[str] = None,
             with open(path, 'rb+') as f:
                 os.fsync(f.fileno())
     except (RuntimeError, zipfile.BadZipFile) as exc:
-        err = os_error_of(exc)
-        if err is None:
+        # torch's zip writer raises a second RuntimeError from its __exit__ when a write
+        # failed or a signal arrived mid-file: raise what happened first
+        first = _first_error(exc)
+        if first is exc:
             raise
-        raise err from None
+        raise first from None
 
 
 def write_json(obj: dict, path: PathLike, format: str, fingerprint: str) -> pathlib.Path:

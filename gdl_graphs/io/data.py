@@ -18,6 +18,7 @@ from __future__ import annotations
 import io
 import json
 import pathlib
+import pickle
 from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 
 import torch
@@ -66,7 +67,36 @@ def safe_load(path_or_buffer: Union[PathLike, io.BytesIO], name: Optional[str] =
         _allow_pyg()
         return torch.load(path_or_buffer, map_location='cpu', weights_only=True)
     except Exception as exc:
-        raise FormatError(name, f'not a loadable PyG file ({describe(exc)[:300]})') from None
+        raise FormatError(name, _why_not_loadable(path_or_buffer, exc)) from None
+
+
+# the first bytes of files that are often passed where a torch file is expected
+_MAGIC = ((b'\x89PNG', 'a PNG image'), (b'\xff\xd8\xff', 'a JPEG image'),
+          (b'\x93NUMPY', 'a NumPy .npy array'), (b'ply', 'a PLY mesh'), (b'OFF', 'an OFF mesh'),
+          (b'solid', 'an STL mesh'), (b'glTF', 'a GLB mesh'))
+
+
+def _why_not_loadable(src: Union[PathLike, io.BytesIO], exc: Exception) -> str:
+    """Why ``torch.load`` refused a file, in one line that names a fix: never torch's own
+    advice to load with ``weights_only=False`` (which would run arbitrary code)."""
+    try:
+        if isinstance(src, io.BytesIO):
+            head = src.getvalue()[:8]
+        else:
+            with open(src, 'rb') as f:
+                head = f.read(8)
+    except OSError:
+        head = b''
+    if not head.startswith((b'PK\x03\x04', b'\x80')):  # neither torch's zip nor a pickle
+        kind = next((w for m, w in _MAGIC if head.startswith(m)), None)
+        what = f'it looks like {kind}' if kind else 'no torch.save file format'
+        return (f'not a file written by torch.save ({what}); to make a graph of a file, run '
+                f'gdl-graphs convert FILE -o OUT.pt --as DOMAIN')
+    if isinstance(exc, pickle.UnpicklingError) or 'weights_only' in str(exc):
+        return ('holds Python objects other than tensors and PyG data, which are never '
+                'unpickled here (they could run code); save the graph with '
+                'gdl_graphs.io.save_data or torch.save(data)')
+    return f'not a loadable PyG file ({describe(exc)[:300]})'
 
 
 def save_data(data: BaseData, path: PathLike, source: Optional[str] = None) -> pathlib.Path:
