@@ -170,8 +170,7 @@ def partition_graph(out: str, dataset: str, edge_index: Any, x: Any, y: Any,
     try:
         with write_errors(out), atomic_folder(dest, FORMAT, source, overwrite=overwrite,
                                               dataset=dataset) as tmp:
-            np.save(osp.join(tmp, 'new_id.npy'), new_id)
-            sizes['new_id.npy'] = osp.getsize(osp.join(tmp, 'new_id.npy'))
+            sizes['new_id.npy'] = _save(osp.join(tmp, 'new_id.npy'), new_id)
             for p in tqdm(range(num_parts), desc='writing parts', disable=not progress):
                 folder = osp.join(tmp, f'part_{p}')
                 _write_part(folder, p, order, part_ptr, eorder, eptr, new_id, dst, src, xs, ys,
@@ -191,6 +190,21 @@ def partition_graph(out: str, dataset: str, edge_index: Any, x: Any, y: Any,
     return str(dest)
 
 
+class _Writes:
+    """A file seen only through ``write``: numpy then writes in chunks through Python's file,
+    so a full disk is ``OSError(ENOSPC)`` (its own ``tofile`` reports only a short count)."""
+
+    def __init__(self, f):
+        self.write = f.write
+
+
+def _save(path: str, arr: np.ndarray) -> int:
+    """``np.save(path, arr)`` (the same bytes); returns the file's size."""
+    with open(path, 'wb') as f:
+        np.lib.format.write_array(_Writes(f), np.ascontiguousarray(arr), allow_pickle=False)
+    return osp.getsize(path)
+
+
 def _write_part(folder, p, order, part_ptr, eorder, eptr, new_id, dst, src, xs, ys, idx, parts,
                 sizes, info) -> None:
     import os
@@ -205,8 +219,7 @@ def _write_part(folder, p, order, part_ptr, eorder, eptr, new_id, dst, src, xs, 
         mine = idx[k][parts[idx[k]] == p]
         arrays[k] = np.sort(new_id[mine] - part_ptr[p])
     for k in PART_FILES:
-        np.save(osp.join(folder, k + '.npy'), np.ascontiguousarray(arrays[k]))
-        sizes[f'part_{p}/{k}.npy'] = osp.getsize(osp.join(folder, k + '.npy'))
+        sizes[f'part_{p}/{k}.npy'] = _save(osp.join(folder, k + '.npy'), arrays[k])
     info.append({'nodes': int(nodes.size), 'edges': int(e.size),
                  **{k: int(arrays[k].size) for k in SPLITS}})
 

@@ -71,7 +71,7 @@ FINGERPRINT_PREFIX = 'b2:'  # blake2b, 128 bits, hex
 __all__ = ['MARKER', 'OutputError', 'Fingerprint', 'fingerprint', 'fingerprint_files',
            'folder_files', 'write_marker', 'read_marker', 'is_ours', 'why_not_ours',
            'check_output', 'atomic_path', 'atomic_folder', 'write_torch', 'write_json',
-           'write_errors', 'os_error_of', 'remove_stale', 'swap', 'terminate_cleanly',
+           'write_errors', 'WriteError', 'os_error_of', 'remove_stale', 'swap', 'terminate_cleanly',
            'default_signals']
 
 
@@ -680,20 +680,30 @@ def write_json(obj: dict, path: PathLike, format: str, fingerprint: str) -> path
     return path
 
 
+class WriteError(OSError):
+    """An output could not be written (``errno`` kept: ``ENOSPC``, ``EFBIG``, ``EACCES``...);
+    its text is one line naming the output and saying that nothing was written."""
+
+    def __str__(self) -> str:
+        return str(self.strerror)
+
+
 @contextlib.contextmanager
 def write_errors(out: PathLike):
     """Turn an ``OSError`` raised while writing ``out`` (a full disk, a file-size limit, a
-    read-only folder), or one hidden behind a library's ``RuntimeError``, into one
-    ``OSError`` line that names ``out`` and says nothing was written (the writers have removed
-    their temporary files)."""
+    read-only folder), or one hidden behind a library's ``RuntimeError``, into a
+    :class:`WriteError` (an ``OSError``) whose text is one line that names ``out`` and says
+    nothing was written (the writers have removed their temporary files)."""
     try:
         yield
+    except WriteError:
+        raise
     except (OSError, RuntimeError) as exc:
         err = os_error_of(exc)
         if err is None:
             raise
         what = err.strerror or str(err)
-        raise OSError(err.errno, f'cannot write {out}: {what}; nothing was written') from None
+        raise WriteError(err.errno, f'cannot write {out}: {what}; nothing was written') from None
 
 
 def _raise_exit(signum: int, frame) -> None:
