@@ -623,3 +623,36 @@ def test_dataset_marker_is_written_last_and_lists_every_file(tmp_path, capsys):
     assert run(capsys, 'convert', imgs, '-o', tmp_path / 'ds', '--as', 'grid', '-q',
                '--overwrite')[0] == 0
     assert atomic.read_marker(tmp_path / 'ds')['fingerprint'] != first
+
+
+def test_dataset_builder_overwrite_keeps_a_folder_that_is_not_ours(tmp_path):
+    pytest.importorskip('ogb')
+    from gdl_graphs.datasets import (
+        DatasetError,
+        build_node_dataset,
+        dataset_fingerprint,
+        load_dataset,
+    )
+    ei = torch.tensor([[0, 1, 2], [1, 2, 0]])
+    x, y = torch.randn(3, 4), torch.tensor([0, 1, 1])
+    split = {'train': [0], 'valid': [1], 'test': [2]}
+    # a user's folder under the dataset's name was deleted whole by overwrite=True
+    mine = user_folder(tmp_path / 'ogbn_mine')
+    before = snapshot(mine)
+    with pytest.raises(DatasetError, match=r'holds other files \(meta.json, sub, thesis.txt\); '
+                                           r'refusing to replace it even with --overwrite'):
+        build_node_dataset(str(tmp_path), 'ogbn-mine', ei, x, y, split=split, overwrite=True)
+    assert snapshot(mine) == before
+    # a folder built here is replaced, also after ogb processed it (derived data)
+    build_node_dataset(str(tmp_path), 'ogbn-ours', ei, x, y, split=split)
+    assert load_dataset('ogbn-ours', str(tmp_path)).fingerprint == \
+        atomic.read_marker(tmp_path / 'ogbn_ours')['fingerprint']
+    assert (tmp_path / 'ogbn_ours' / 'processed').is_dir()
+    build_node_dataset(str(tmp_path), 'ogbn-ours', ei, x, 1 - y, split=split, overwrite=True)
+    assert not (tmp_path / 'ogbn_ours' / 'processed').exists()
+    assert atomic.read_marker(tmp_path / 'ogbn_ours')['fingerprint'] == \
+        dataset_fingerprint('ogbn-ours', str(tmp_path))
+    (tmp_path / 'ogbn_ours' / 'notes.txt').write_text('mine')
+    with pytest.raises(DatasetError, match=r'also holds other files \(notes.txt\)'):
+        build_node_dataset(str(tmp_path), 'ogbn-ours', ei, x, y, split=split, overwrite=True)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ['ogbn_mine', 'ogbn_ours']

@@ -132,6 +132,17 @@ def required_files(meta: Dict[str, str], kind: str) -> List[str]:
             [osp.join(split, f'{s}.csv.gz') for s in ('train', 'valid', 'test')])
 
 
+def source_files(path: str) -> List[str]:
+    """The files of a dataset folder that ogb builds the dataset from: every file under its
+    ``raw/`` and ``split/``, in a fixed order."""
+    files = []
+    for sub in ('raw', 'split'):
+        for dirpath, dirnames, filenames in os.walk(osp.join(path, sub)):
+            dirnames.sort()
+            files += [osp.join(dirpath, f) for f in sorted(filenames)]
+    return files
+
+
 def dataset_fingerprint(name: str, root: str) -> Optional[str]:
     """The fingerprint of the files a dataset folder is built from (every file under its
     ``raw/`` and ``split/``, names and bytes), or ``None`` when it has none (no folder, or only
@@ -139,12 +150,7 @@ def dataset_fingerprint(name: str, root: str) -> Optional[str]:
     time in ``gdl_fingerprint.json``."""
     from ..io.atomic import fingerprint_files
     path = dataset_path(name, root)
-    files = []
-    for sub in ('raw', 'split'):
-        base = osp.join(path, sub)
-        for dirpath, dirnames, filenames in os.walk(base):
-            dirnames.sort()
-            files += [osp.join(dirpath, f) for f in sorted(filenames)]
+    files = source_files(path)
     if not any(f.startswith(osp.join(path, 'raw') + os.sep) for f in files):
         return None
     return fingerprint_files(files, root=path, cache=osp.join(path, FINGERPRINT_CACHE))

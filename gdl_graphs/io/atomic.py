@@ -5,7 +5,8 @@ fingerprint (a hash of what it was built from):
 
 - a folder holds ``gdl_graphs.json`` (:data:`MARKER`) at its top,
   ``{"format": ..., "fingerprint": ..., "files": {relative path: size}, ...}``, and nothing but
-  the files it lists, with those sizes (:func:`is_ours`);
+  the files it lists, with those sizes (:func:`is_ours`), and what its optional ``"derived"``
+  paths hold (data regenerated from the listed files, e.g. ogb's ``processed/``);
 - a ``torch.save`` file holds the same JSON as an extra record of its zip archive
   (``<archive>/gdl_graphs.json``, written by :func:`write_torch`; ``torch.load`` ignores it);
 - a ``.json`` file is an object with top-level ``"format"`` and ``"fingerprint"`` keys
@@ -335,7 +336,9 @@ def why_not_ours(path: PathLike, format: Union[str, Sequence[str]],
             return f'a folder that cannot be read ({exc.strerror})'
         if not isinstance(listed, dict) or have is None:
             return f'{what} that also holds links or special files'
-        extra = sorted(set(have) - set(listed))
+        derived = [d.rstrip('/') for d in marker.get('derived') or [] if isinstance(d, str)]
+        extra = sorted(k for k in set(have) - set(listed)
+                       if not any(k == d or k.startswith(d + '/') for d in derived))
         if extra:
             return (f'{what} that also holds other files ({", ".join(extra[:3])}'
                     f'{", ..." if len(extra) > 3 else ""})')
