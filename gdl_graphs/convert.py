@@ -657,7 +657,7 @@ def _cmd_plot(args: argparse.Namespace) -> int:
     def go() -> int:
         from .viz import plot_file
         plot_file(args.path, args.output, feature=args.feature, index=args.index,
-                  examples=args.examples)
+                  examples=args.examples, overwrite=args.overwrite)
         print(f'wrote {args.output}')
         return 0
     return _run('plot', go)
@@ -706,4 +706,6 @@ def add_subcommands(sub) -> None:
     p.add_argument('--feature', help='node attribute or x column to colour by (name or index)')
     p.add_argument('--index', type=int, help='plot only this graph of a dataset')
     p.add_argument('--examples', type=int, default=16, help='graphs in a dataset grid')
+    p.add_argument('--overwrite', action='store_true',
+                   help='replace a picture this command wrote before')
     p.set_defaults(func=_cmd_plot)

@@ -656,3 +656,31 @@ def test_dataset_builder_overwrite_keeps_a_folder_that_is_not_ours(tmp_path):
     with pytest.raises(DatasetError, match=r'also holds other files \(notes.txt\)'):
         build_node_dataset(str(tmp_path), 'ogbn-ours', ei, x, y, split=split, overwrite=True)
     assert sorted(p.name for p in tmp_path.iterdir()) == ['ogbn_mine', 'ogbn_ours']
+
+
+def test_plot_never_replaces_its_input_or_a_users_file(tmp_path, capsys):
+    pytest.importorskip('matplotlib')
+    from torch_geometric.data import Data
+
+    from gdl_graphs.io import save_data
+    save_data(Data(x=torch.rand(4, 1), edge_index=torch.tensor([[0, 1], [1, 2]])),
+              tmp_path / 'g.pt')
+    graph = (tmp_path / 'g.pt').read_bytes()
+    (tmp_path / 'thesis.tex').write_text('\\documentclass{book}')
+    # the input itself (it was replaced by a PNG), and a user's file, with or without the flag
+    err = one_error_line(*run(capsys, 'plot', tmp_path / 'g.pt', '-o', tmp_path / 'g.pt',
+                              '--overwrite')[::2])
+    assert 'is the input' in err and (tmp_path / 'g.pt').read_bytes() == graph
+    err = one_error_line(*run(capsys, 'plot', tmp_path / 'g.pt', '-o', tmp_path / 'thesis.tex')
+                         [::2])
+    assert 'exists; choose another output or pass --overwrite' in err
+    err = one_error_line(*run(capsys, 'plot', tmp_path / 'g.pt', '-o', tmp_path / 'thesis.tex',
+                              '--overwrite')[::2])
+    assert 'not a picture written by gdl-graphs plot (it has no format marker)' in err
+    assert (tmp_path / 'thesis.tex').read_text() == '\\documentclass{book}'
+    # its own picture: replaced with --overwrite only
+    assert run(capsys, 'plot', tmp_path / 'g.pt', '-o', tmp_path / 'p.png')[0] == 0
+    assert atomic.read_marker(tmp_path / 'p.png')['format'] == 'gdl_graphs-plot-v1'
+    assert run(capsys, 'plot', tmp_path / 'g.pt', '-o', tmp_path / 'p.png')[0] == 2
+    assert run(capsys, 'plot', tmp_path / 'g.pt', '-o', tmp_path / 'p.png', '--overwrite')[0] == 0
+    assert sorted(os.listdir(tmp_path)) == ['g.pt', 'p.png', 'thesis.tex']

@@ -96,7 +96,8 @@ def check_output(out: str, overwrite: bool = False) -> pathlib.Path:
     from ..io.atomic import OutputError, check_output
     try:
         return check_output(out, FORMAT, overwrite=overwrite, folder=True,
-                            what='a partition folder', flag='--overwrite')
+                            what='a partition folder written by gdl_graphs',
+                            flag='--overwrite')
     except OutputError as exc:
         raise PartitionError(str(exc)) from None
 

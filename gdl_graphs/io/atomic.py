@@ -10,7 +10,8 @@ fingerprint (a hash of what it was built from):
 - a ``torch.save`` file holds the same JSON as an extra record of its zip archive
   (``<archive>/gdl_graphs.json``, written by :func:`write_torch`; ``torch.load`` ignores it);
 - a ``.json`` file is an object with top-level ``"format"`` and ``"fingerprint"`` keys
-  (:func:`write_json`).
+  (:func:`write_json`);
+- a ``.png`` picture holds the marker's JSON in a ``tEXt`` chunk named ``gdl_graphs.json``.
 
 **Check before any work.** :func:`check_output` is called with the output path before anything
 is read or computed. It refuses (:class:`OutputError`, a ``ValueError`` with a one-line message
@@ -263,10 +264,32 @@ def _zip_marker(path: pathlib.Path) -> Optional[dict]:
         return json.loads(z.read(names[0]).decode('utf-8'))
 
 
+_PNG = b'\x89PNG\r\n\x1a\n'
+
+
+def _png_marker(path: pathlib.Path) -> Optional[dict]:
+    """The marker in a PNG's ``tEXt`` chunk named ``gdl_graphs.json`` (written with
+    matplotlib's ``savefig(..., metadata={MARKER: json})``)."""
+    with open(path, 'rb') as f:
+        if f.read(8) != _PNG:
+            return None
+        while True:
+            head = f.read(8)
+            if len(head) < 8:
+                return None
+            size, kind = int.from_bytes(head[:4], 'big'), head[4:]
+            if kind in (b'IDAT', b'IEND') or size > 1 << 20:
+                return None
+            data = f.read(size)
+            f.read(4)  # crc
+            if kind == b'tEXt' and data.startswith(MARKER.encode() + b'\0'):
+                return json.loads(data[len(MARKER) + 1:].decode('latin-1'))
+
+
 def read_marker(path: PathLike) -> Optional[dict]:
     """The marker of an output (a folder's ``gdl_graphs.json``, a torch file's record, a JSON
-    file's top-level object), or ``None`` when there is none or it cannot be read. Never
-    unpickles anything; never raises."""
+    file's top-level object, a PNG's text chunk), or ``None`` when there is none or it cannot
+    be read. Never unpickles anything; never raises."""
     p = pathlib.Path(path)
     try:
         st = os.stat(p)
@@ -279,6 +302,8 @@ def read_marker(path: PathLike) -> Optional[dict]:
             return None
         elif zipfile.is_zipfile(p):
             out = _zip_marker(p)
+        elif p.suffix.lower() == '.png':
+            out = _png_marker(p)
         elif st.st_size <= 256 << 20 and p.suffix.lower() == '.json':
             out = json.loads(p.read_text(encoding='utf-8'))
         else:
@@ -302,7 +327,7 @@ def why_not_ours(path: PathLike, format: Union[str, Sequence[str]],
     (default: either). ``what``: the expected output in words (``'a dataset folder'``)."""
     p = pathlib.Path(path)
     formats = _formats(format)
-    what = what or f'a {formats[0]} {"folder" if folder else "file"}'
+    what = what or f'a {formats[0]} {"folder" if folder else "file"} written by gdl_graphs'
     try:
         st = os.stat(p)
     except OSError:
@@ -323,7 +348,7 @@ def why_not_ours(path: PathLike, format: Union[str, Sequence[str]],
                 return f'a folder that cannot be read ({exc.strerror})'
             return (f'a folder that holds other files ({", ".join(names[:3])}'
                     f'{", ..." if len(names) > 3 else ""})')
-        return f'not {what} written by gdl_graphs (it has no format marker)'
+        return f'not {what} (it has no format marker)'
     if marker['format'] not in formats:
         return f'a {marker["format"]} output, not {what}'
     if not isinstance(marker.get('fingerprint'), str) or marker.get('writing'):
@@ -383,11 +408,13 @@ def check_output(path: PathLike, format: Union[str, Sequence[str]], *, overwrite
     Args:
         format: the format name (or names) the writer writes.
         folder: True for a folder output, False for a file, None either.
-        what: the output in words, for messages (``'a partition folder'``).
+        what: the output in words, for messages (``'a partition folder written by
+            gdl_graphs'``).
         flag: how the user asks to replace (the command line's flag).
     """
     p = pathlib.Path(os.path.abspath(path))
-    what = what or f'a {_formats(format)[0]} {"folder" if folder else "output"}'
+    what = what or f'a {_formats(format)[0]} {"folder" if folder else "output"} written by ' \
+                   f'gdl_graphs'
     dest = p
     if p.is_symlink():
         dest = pathlib.Path(os.path.realpath(p))
