@@ -578,6 +578,8 @@ def test_dataset_marker_is_written_last_and_lists_every_file(tmp_path, capsys):
     first = marker['fingerprint']
     assert run(capsys, 'convert', imgs, '-o', tmp_path / 'ds2', '--as', 'grid', '-q')[0] == 0
     assert atomic.read_marker(tmp_path / 'ds2')['fingerprint'] == first
+    code, out, _ = run(capsys, 'info', tmp_path / 'ds2')  # shown by info
+    assert code == 0 and f'built from: {first}' in out
     np.save(imgs / '1.npy', np.zeros((5, 6), np.float32))
     assert run(capsys, 'convert', imgs, '-o', tmp_path / 'ds', '--as', 'grid', '-q',
                '--overwrite')[0] == 0
