@@ -171,23 +171,15 @@ def train_partitioned(model, loader, optimizer, device, dist: Dist, progress: bo
 
 
 def _same_graph(args, meta) -> None:
-    """A dataset folder under --root with the partitions' name must be the graph they were
-    cut from (same node and edge counts); without one, the partitions are all there is."""
-    from gdl_graphs.datasets import dataset_path
-    raw = osp.join(dataset_path(args.dataset, args.root), 'raw')
-    counts = []
-    for name in ('num-node-list', 'num-edge-list'):
-        path = osp.join(raw, f'{name}.csv.gz')
-        if not osp.isfile(path):
-            return
-        import pandas as pd
-        counts.append(int(pd.read_csv(path, header=None).values.sum()))
-    n, e = counts
-    # ogb adds the inverse edges of ogbn-products: the partitions hold E or 2E edges
-    if n != meta['num_nodes'] or meta['num_edges'] not in (e, 2 * e):
-        raise UserError(f"{args.partitions} was cut from another graph ({meta['num_nodes']} "
-                        f"nodes, {meta['num_edges']} edges) than {args.dataset} under --root "
-                        f"{args.root} ({n} nodes, {e} edges): partition it again")
+    """A dataset folder under --root with the partitions' name must hold the data they were cut
+    from (the fingerprint of its raw and split files); without one, the partitions are all
+    there is."""
+    from gdl_graphs.datasets import check_processed, dataset_path
+    from gdl_graphs.distributed import check_folder
+    now = check_processed(args.dataset, args.root)
+    if now is not None:
+        check_folder(args.partitions, None, None, parts=[], source=now,
+                     source_name=f'{args.dataset} in {dataset_path(args.dataset, args.root)}')
 
 
 def main_partitioned(args, sizes: List[int]) -> int:

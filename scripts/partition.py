@@ -37,13 +37,15 @@ def load_arrays(name: str, root: str):
     ogb's processed file (ogb writes it on the first load)."""
     import torch
 
-    from gdl_graphs.datasets import allow_pyg_classes, dataset_path, load_dataset
+    from gdl_graphs.datasets import allow_pyg_classes, check_processed, dataset_path, load_dataset
     from gdl_graphs.datasets.ogb_utils import kind_of, meta_info
     if kind_of(name) != 'node':
         raise UserError(f'--dataset {name!r} is not a node property dataset: use an ogbn-* '
                         f'name')
     path = dataset_path(name, root)
     processed = osp.join(path, 'processed', 'geometric_data_processed.pt')
+    if osp.isfile(processed):
+        check_processed(name, root)  # built from the raw files now there
     dataset = load_dataset(name, root) if not osp.isfile(processed) else None
     split = dataset.split_idx if dataset is not None else None
     del dataset
@@ -71,14 +73,20 @@ def main(argv: Optional[List[str]] = None) -> int:
     args = parse(argv)
     if args.num_parts < 1:
         raise UserError(f'--num-parts must be >= 1, got {args.num_parts}')
+    from gdl_graphs.datasets import dataset_fingerprint
     from gdl_graphs.distributed import PartitionError, partition_graph
+    from gdl_graphs.distributed.partition import check_output
+    from gdl_graphs.io.atomic import terminate_cleanly
+    terminate_cleanly()  # SIGTERM: the temporary folder is removed, exit status 143
+    check_output(args.out, args.overwrite)  # before any work
     ei, x, y, split, num_classes = load_arrays(args.dataset, args.root)
     try:
         out = partition_graph(args.out, args.dataset, ei, x.numpy(), y, split, args.num_parts,
                               seed=args.seed, overwrite=args.overwrite,
-                              progress=not args.quiet, num_classes=num_classes)
-    except PartitionError as exc:
-        raise UserError(str(exc)) from None
+                              progress=not args.quiet, num_classes=num_classes,
+                              source=dataset_fingerprint(args.dataset, args.root))
+    except (PartitionError, OSError) as exc:
+        raise UserError(' '.join(str(exc).split())) from None
     print(f'{args.num_parts} part(s) of {args.dataset} -> {out}')
     return 0
 

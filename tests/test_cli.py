@@ -10,20 +10,14 @@ import networkx as nx
 import numpy as np
 import pytest
 import torch
+from _files import run_cli as run  # noqa: E402
 
-from gdl_graphs.cli import main
 from gdl_graphs.convert import convert, domain_options, parse_value
 from gdl_graphs.info import info, structure_name
 from gdl_graphs.io import FormatError, GraphDataset, load, load_data
 from gdl_graphs.testing.euclidean import assert_nearest_neighbours
 
 RNG = np.random.default_rng(1)
-
-
-def run(capsys, *argv):
-    code = main([str(a) for a in argv])
-    out = capsys.readouterr()
-    return code, out.out, out.err
 
 
 def same(a, b):
@@ -272,7 +266,7 @@ def test_options_and_outputs(tmp_path, capsys):
                        'grid')
     assert code == 2 and 'nope: no such file or folder' in err
     code, _, err = run(capsys, 'info', tmp_path / 'a.npy')
-    assert code == 2 and 'a.npy: not a loadable PyG file' in err
+    assert code == 2 and 'a.npy: not a file written by torch.save (it looks like a NumPy' in err
     assert parse_value('3,3') == (3, 3) and parse_value('false') is False
     assert parse_value('0.5') == 0.5 and parse_value('zeros') == 'zeros'
     assert {'kernel_size', 'dilation', 'padding', 'channels_first', 'scale'} <= set(

@@ -14,47 +14,16 @@ import time
 import numpy as np
 import pytest
 import torch
+from _files import images, one_error_line, snapshot, user_folder  # noqa: E402
+from _files import run_cli as run  # noqa: E402
 from torch_geometric.data import Data
 
-from gdl_graphs.cli import main
 from gdl_graphs.io import FormatError, GraphDataset, atomic, load_data, save_data, save_dataset
 from gdl_graphs.io.data import is_dataset_folder, is_graph_file
 from gdl_graphs.io.errors import read_npy
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 RNG = np.random.default_rng(13)
-
-
-def run(capsys, *argv):
-    code = main([str(a) for a in argv])
-    out = capsys.readouterr()
-    return code, out.out, out.err
-
-
-def snapshot(folder: pathlib.Path) -> dict:
-    """Every path under ``folder`` with its bytes (folders: None)."""
-    return {p.relative_to(folder).as_posix(): (p.read_bytes() if p.is_file() else None)
-            for p in sorted(folder.rglob('*'))}
-
-
-def images(folder: pathlib.Path, n: int = 3) -> pathlib.Path:
-    folder.mkdir(parents=True, exist_ok=True)
-    for i in range(n):
-        np.save(folder / f'{i}.npy', RNG.random((5, 6)).astype(np.float32))
-    return folder
-
-
-def user_folder(folder: pathlib.Path) -> pathlib.Path:
-    (folder / 'sub').mkdir(parents=True)
-    (folder / 'thesis.txt').write_text('four years of work')
-    (folder / 'sub' / 'data.csv').write_text('1,2\n')
-    return folder
-
-
-def one_error_line(code, err):
-    assert code == 2, err
-    assert err.count('\n') == 1 and 'Traceback' not in err, err
-    return err
 
 
 # --- row 12: --overwrite never deletes an input or a user's folder ---------------------------
@@ -112,11 +81,18 @@ def test_overwrite_a_user_folder_is_refused(tmp_path, capsys):
                             '--overwrite', '-q')[::2])
         assert snapshot(ds) == before
         extra.unlink()
-    # a folder without our marker (processed/meta.json) is not ours either
+    # one of its files removed or changed: not ours as written either
     (ds / 'processed' / 'meta.json').unlink()
     err = one_error_line(*run(capsys, 'convert', tmp_path / 'imgs', '-o', ds, '--as', 'grid',
                               '--overwrite', '-q')[::2])
-    assert 'not a dataset folder written by gdl-graphs' in err
+    assert 'whose files were changed or removed since it was written (processed/meta.json)' \
+        in err
+    # a folder without our marker (gdl_graphs.json) is not ours either
+    (ds / 'gdl_graphs.json').unlink()
+    before = snapshot(ds)
+    err = one_error_line(*run(capsys, 'convert', tmp_path / 'imgs', '-o', ds, '--as', 'grid',
+                              '--overwrite', '-q')[::2])
+    assert 'a folder that holds other files (processed)' in err and snapshot(ds) == before
     # a file where a dataset folder goes, a folder where a graph file goes
     np.save(tmp_path / 'one.npy', np.ones((4, 4), np.float32))
     err = one_error_line(*run(capsys, 'convert', tmp_path / 'imgs', '-o', tmp_path / 'one.npy',
@@ -259,7 +235,7 @@ def start_writer(folder):
 KILLED = textwrap.dedent('''
     import pathlib, sys, time
     from gdl_graphs.io.atomic import atomic_folder
-    with atomic_folder(sys.argv[2]) as tmp:
+    with atomic_folder(sys.argv[2], 'gdl_graphs-dataset-v1', 'b2:0') as tmp:
         (tmp / 'processed').mkdir()
         (tmp / 'processed' / 'data.pt').write_bytes(b'PK half a dataset')
         pathlib.Path(sys.argv[1]).touch()
