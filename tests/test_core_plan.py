@@ -169,3 +169,37 @@ def test_a_graph_used_by_a_layer_saves_and_loads_safely():
     buf.seek(0)
     back = safe_load(buf)
     assert torch.equal(back.edge_index, ei) and not back.edge_index.__dict__.get('_gdl_cache')
+
+
+def test_the_guides_example_layer_takes_a_bipartite_pair_on_every_kernel():
+    from gdl_graphs.core import Adjacency, GDLConv, matmul
+
+    class MeanNeighbours(GDLConv):
+        def __init__(self, channels, **kwargs):
+            super().__init__(aggr='mean', **kwargs)
+            self.lin = torch.nn.Linear(channels, channels)
+
+        def forward(self, x, edge_index):
+            return self.lin(self.propagate(edge_index, x=x))
+
+        def message(self, x_j):
+            return x_j
+
+        def message_and_aggregate(self, adj: Adjacency, x):
+            return matmul(adj, x, reduce=self.aggr)
+
+    xs, xd = _x(60, 4), _x(30, 4, seed=1)
+    g = torch.Generator().manual_seed(0)
+    ei = torch.stack([torch.randint(0, 60, (70000,), generator=g),
+                      torch.randint(0, 30, (70000,), generator=g)])
+    torch.manual_seed(0)
+    ref = MeanNeighbours(4, kernel='generic').double()
+    out = {}
+    for kernel in ('auto', 'fused'):
+        layer = MeanNeighbours(4, kernel=kernel).double()
+        layer.load_state_dict(ref.state_dict())
+        for big in (False, True):  # a new small graph scatters; a large one builds the CSR
+            e = ei if big else ei[:, :50]
+            out[kernel, big] = layer((xs, xd), e)
+            assert layer.last_plan.kernel == ('csr' if big else 'scatter')
+            assert_close(out[kernel, big], ref((xs, xd), e), atol=1e-12)

@@ -229,13 +229,24 @@ def _scatter_product(y: Tensor, index: Tensor, adj: Adjacency, edge_weight: Opti
     return _scatter.scatter(msg, adj.dst, adj.num_dst, reduce, backend=backend)
 
 
+def _sources(x: Any) -> Tensor:
+    if isinstance(x, (tuple, list)):
+        if len(x) != 2 or not isinstance(x[0], Tensor):
+            raise ValueError('x must be a tensor or a bipartite pair (x_src, x_dst) with x_src '
+                             'a tensor')
+        return x[0]
+    return x
+
+
 def matmul(adj: Adjacency, x: Tensor, edge_weight: Optional[Tensor] = None,
            reduce: str = 'sum', kernel: str = 'auto') -> Tensor:
     r""":math:`\mathbf{x}'_i = \bigoplus_{j \to i} w_{ji}\, \mathbf{x}_j` with the sparse
     kernel of ``adj.plan``: sum and mean as a cached CSR product (no ``E x F`` tensor, forward
     or backward), as custom ops while compiling; other reductions, half precision on CPU and
-    ``kernel='generic'`` gather and scatter."""
+    ``kernel='generic'`` gather and scatter. ``x`` may be a bipartite pair ``(x_src, x_dst)``
+    as ``propagate`` received it: the messages come from ``x_src``."""
     reduce = _scatter._check_reduce(reduce)
+    x = _sources(x)
     edge_weight = _weights(adj, edge_weight)
     if x.size(0) != adj.num_src:
         raise ValueError(f'x has {x.size(0)} rows but the graph has {adj.num_src} source nodes')
@@ -265,6 +276,7 @@ def typed_matmul(adj: Adjacency, x: Tensor, edge_type: Tensor, weight: Tensor,
     The features are transformed once (``Y = x W``, ``[N, T, F_out]``), then aggregated over
     the virtual sources ``j * T + t``: as one cached CSR product, or gathered and scattered."""
     reduce = _scatter._check_reduce(reduce)
+    x = _sources(x)
     num_types, f_in, f_out = weight.shape
     if x.dim() != 2 or x.size(-1) != f_in:
         got = x.size(-1) if x.dim() == 2 else f'shape {list(x.shape)}'
