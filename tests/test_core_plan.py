@@ -203,3 +203,34 @@ def test_the_guides_example_layer_takes_a_bipartite_pair_on_every_kernel():
             out[kernel, big] = layer((xs, xd), e)
             assert layer.last_plan.kernel == ('csr' if big else 'scatter')
             assert_close(out[kernel, big], ref((xs, xd), e), atol=1e-12)
+
+
+def test_structure_survives_what_users_do_with_their_graphs():
+    import copy
+    import io
+
+    from torch_geometric.data import Data
+    from torch_geometric.loader import DataLoader
+
+    from gdl_graphs.core import structure_of
+    from gdl_graphs.domains import CompleteGraph
+    from gdl_graphs.io.data import safe_load
+    t = CompleteGraph()
+    graphs = [t(Data(x=_x(n, 4, seed=n))) for n in (3, 5, 2, 4)]
+    batch = next(iter(DataLoader(graphs, batch_size=4)))
+    assert structure_of(batch.edge_index).kind == 'complete'
+    att = G.AttentionConv(4, 2).double()
+    ref = G.AttentionConv(4, 2, kernel='generic').double()
+    ref.load_state_dict(att.state_dict())
+    assert_close(att(batch.x, batch.edge_index), ref(batch.x, batch['edge_index']), atol=1e-12)
+    assert att.last_plan.kernel == 'sdpa'
+    lattice = image_to_graph(torch.randn(2, 3, 5, 4, dtype=torch.float64))
+    for moved in (lattice.clone(), copy.deepcopy(lattice), lattice.to('cpu'), graphs[1].clone()):
+        assert structure_of(moved.edge_index) is not None
+    buf = io.BytesIO()
+    torch.save(graphs[1], buf)
+    buf.seek(0)
+    assert structure_of(safe_load(buf).edge_index).kind == 'complete'
+    changed = graphs[1].clone()
+    changed.edge_index[0, 0] = 1  # no longer the complete graph: plain edges, sparse kernels
+    assert structure_of(changed.edge_index) is None

@@ -24,8 +24,9 @@ from torch import Tensor
 from torch_geometric.data import Data
 from torch_geometric.transforms import BaseTransform
 
-from ..core import annotate
+from ..core import annotate, plain
 from ..core.dense import batch_to_ptr
+from ._structured import read_tagged
 
 __all__ = ['complete_graph', 'complete_graph_bytes', 'CompleteGraph']
 
@@ -160,12 +161,50 @@ def _build(ptr: Tensor, sizes: Tensor, loops: bool, num_edges: int) -> Tensor:
     return torch.stack([src + offset, dst + offset])
 
 
+class CompleteData(Data):
+    """A graph whose edges are the complete graph of each of its graphs (what
+    :class:`CompleteGraph` returns): ``complete_loops`` (one row per graph) says whether the
+    self-loops are in; reading ``data.edge_index`` after a clone, a device move,
+    ``torch.load`` or PyG's collation checks once per tensor that the edges are still that
+    complete graph and returns them tagged, so attention keeps its dense kernel on a batch from
+    a ``DataLoader``."""
+
+    @property
+    def edge_index(self):
+        loops = self._store.get('complete_loops')
+        if loops is None:
+            return self._store.get('edge_index')
+        return read_tagged(self, lambda ei: _tagged_complete(self, ei, loops), (loops,))
+
+    @edge_index.setter
+    def edge_index(self, value):
+        self._store.edge_index = value
+
+
+torch.serialization.add_safe_globals([CompleteData])
+
+
+def _tagged_complete(data: Data, ei: Tensor, loops: Tensor) -> Tensor:
+    if loops.numel() == 0 or bool((loops != loops[0]).any()):
+        raise ValueError('graphs with and without self-loops')
+    ptr = data.get('ptr')
+    if ptr is None:
+        batch = data.get('batch')
+        ptr = batch_to_ptr(batch, data.num_nodes) if batch is not None else \
+            torch.tensor([0, int(data.num_nodes)], device=ei.device)
+    ref = complete_graph(ptr=ptr.to(ei.device), loops=bool(loops[0]), max_bytes=1 << 62)
+    if not torch.equal(ei, plain(ref)):
+        raise ValueError('not the complete graph')
+    return annotate(ei, 'complete', ptr=ptr.to(ei.device), loops=bool(loops[0]))
+
+
 class CompleteGraph(BaseTransform):
     """Replace the edges of a ``Data``/``Batch`` by the complete graph of each of its graphs.
 
-    Apply it to the batch (after collation) to keep the ``'complete'`` tag: concatenating tagged
-    graphs into a batch drops the tag (the layers then run the sparse path, with the same
-    numbers). ``edge_attr`` and ``edge_weight`` are removed, as they describe the old edges.
+    A ``Data`` comes back as a :class:`CompleteData`, which keeps the ``'complete'`` structure
+    through clones, device moves, saving and ``DataLoader`` collation (a batch of such graphs is
+    the complete graph of each). ``edge_attr`` and ``edge_weight`` are removed, as they describe
+    the old edges.
 
     Args:
         loops: include self-loops (a Transformer's attention includes them).
@@ -187,6 +226,11 @@ class CompleteGraph(BaseTransform):
         for key in ('edge_attr', 'edge_weight'):
             if key in data:
                 del data[key]
+        if type(data) is Data:  # keeps its structure wherever it goes
+            num_graphs = 1 if ptr is None and batch is None else \
+                (ptr.numel() - 1 if ptr is not None else int(batch.max()) + 1)
+            data = CompleteData(**{k: v for k, v in data._store.items()})
+            data.complete_loops = torch.full((num_graphs,), bool(self.loops), device=dev)
         return data
 
     def __repr__(self) -> str:

@@ -29,6 +29,7 @@ from ..core.lattice import (
     to_dense,
 )
 from ..core.validate import check_finite
+from ._structured import read_tagged
 
 
 def _layout(images: Tensor, dim: Optional[int]) -> tuple:
@@ -52,17 +53,6 @@ def _layout(images: Tensor, dim: Optional[int]) -> tuple:
         return dim, True
     raise ValueError(f'images has {n} dimensions {list(images.shape)} but dim={dim} expects '
                      f'{dim + 1} ([C, *sizes]) or {dim + 2} ([B, C, *sizes])')
-
-
-class _Memo:
-    """The tagged view of one ``edge_index`` tensor (not saved: a reloaded graph re-tags)."""
-    __slots__ = ('raw', 'edge_type', 'versions', 'tagged')
-
-    def __init__(self, raw, edge_type, versions, tagged):
-        self.raw, self.edge_type, self.versions, self.tagged = raw, edge_type, versions, tagged
-
-    def __reduce__(self):
-        return (dict, ())
 
 
 class LatticeData(Data):
@@ -105,23 +95,10 @@ class LatticeData(Data):
         store = self._store
         if 'edge_index' not in store and store.get('lattice_shape') is not None:
             self._rebuild()
-        ei = store.get('edge_index')
-        if ei is None or structure_of(ei) is not None or store.get('lattice_shape') is None:
-            return ei
-        et = store.get('edge_type')
-        versions = (ei._version, None if et is None else et._version)
-        memo = self.__dict__.get('_gdl_lattice')
-        if isinstance(memo, _Memo) and memo.raw is ei and memo.edge_type is et \
-                and memo.versions == versions:
-            return memo.tagged
-        tagged = ei
-        if et is not None and not torch.compiler.is_compiling():
-            try:
-                tagged = _tagged_lattice(self, ei, et)
-            except ValueError:
-                tagged = ei  # not the lattice its metadata describes: a plain graph
-        self.__dict__['_gdl_lattice'] = _Memo(ei, et, versions, tagged)
-        return tagged
+        if store.get('lattice_shape') is None or store.get('edge_type') is None:
+            return store.get('edge_index')
+        et = store.edge_type
+        return read_tagged(self, lambda ei: _tagged_lattice(self, ei, et), (et,))
 
     @edge_index.setter
     def edge_index(self, value):
@@ -138,7 +115,7 @@ class LatticeData(Data):
         self._store.pos = value
 
 
-torch.serialization.add_safe_globals([LatticeData, _Memo])
+torch.serialization.add_safe_globals([LatticeData])
 
 #: what a compact full lattice leaves out of a dataset file and rebuilds on first use
 REBUILT = ('edge_index', 'edge_type', 'pos')
