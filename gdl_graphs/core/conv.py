@@ -177,7 +177,7 @@ def sparse_kernel(x: Optional[Tensor], num_edges: Optional[int] = None,
             x.dtype not in (torch.float16, torch.bfloat16):
         if csr_cached:
             return 'csr', 'the cached CSR product of this graph (no E x F messages)'
-        width = x[0].numel() if x.dim() > 1 and x.size(0) else 1
+        width = x.numel() // x.size(0) if x.dim() > 1 and x.size(0) else 1
         if num_edges is not None and num_edges * width < SMALL_PRODUCT:
             return 'scatter', (f'a new graph with E x F = {num_edges * width} < '
                                f'{SMALL_PRODUCT}: one gather/scatter beats building its CSR')
