@@ -35,6 +35,8 @@ def parse(argv=None):
     p.add_argument('--lr', type=float, default=0.01)
     p.add_argument('--step-size', type=int, default=50, help='epochs between lr decays')
     p.add_argument('--gamma', type=float, default=0.5, help='lr decay factor')
+    p.add_argument('--engine', default='batched', choices=['batched', 'per-fold'],
+                   help='batched: the folds as one stacked model (fast); per-fold: one by one')
     p.add_argument('--workers', type=int, default=1,
                    help='folds trained at once, one process and one thread each (CPU)')
     p.add_argument('--out-dir', default='runs', help='where the results JSON goes')

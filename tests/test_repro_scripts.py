@@ -217,7 +217,8 @@ def test_tu_only_folds_then_merge_is_the_full_run(tmp_path, capsys):
     of one run over all folds: each fold is seeded by itself."""
     write_tu(tmp_path / 'data')
     base = ['--dataset', 'TINY', '--root', str(tmp_path / 'data'), '--folds', '3',
-            '--epochs', '2', '--hidden', '8', '--batch-size', '8', '--quiet', '--device', 'cpu']
+            '--engine', 'per-fold', '--epochs', '2', '--hidden', '8', '--batch-size', '8',
+            '--quiet', '--device', 'cpu']
     assert run('tu', base + ['--results', str(tmp_path / 'full.json')]) == 0
     assert run('tu', base + ['--only-folds', '2,0', '--results', str(tmp_path / 'a.json')]) == 0
     assert run('tu', base + ['--only-folds', '1', '--results', str(tmp_path / 'b.json')]) == 0

@@ -256,6 +256,9 @@ def train_fold(store: PrecollatedGraphs, train_idx: np.ndarray, test_idx: np.nda
                 break
         sched.step()
         model.eval()
+        # a DataLoader without a generator draws its base seed from torch's global generator
+        # when it starts; the same draw keeps the dropout masks of the DataLoader protocol
+        torch.empty((), dtype=torch.int64).random_()
         with torch.no_grad():
             out = model(test.x, test.edge_index, test.batch, test.num_graphs)
         acc.append(int((out.argmax(-1) == test.y).sum()) / test.num_graphs)
@@ -267,8 +270,12 @@ def train_fold(store: PrecollatedGraphs, train_idx: np.ndarray, test_idx: np.nda
 
 def _fold_worker(job):
     torch.set_num_threads(1)
-    store, tr, te, fold, opt, nf, nc = job
-    return train_fold(store, tr, te, fold, opt, nf, nc, torch.device('cpu'))
+    store, splits, group, opt, nf, nc, batched = job
+    if batched:
+        from .folds import train_folds
+        return train_folds(store, splits, group, opt, nf, nc, torch.device('cpu'))
+    return [train_fold(store, splits[f][0], splits[f][1], f, opt, nf, nc, torch.device('cpu'))
+            for f in group]
 
 
 def summarise(out: Dict, acc: np.ndarray) -> Dict:
@@ -371,25 +378,35 @@ def train_tu(args: argparse.Namespace) -> int:
     opt['model'] = args.model
     nf, nc = int(store.x.size(1)), int(dataset.num_classes)
     workers = min(getattr(args, 'workers', 1), len(run_folds))
+    batched = getattr(args, 'engine', 'batched') == 'batched'
     if workers > 1 and ctx.device.type == 'cpu':
         import multiprocessing as mp
-        jobs = [(store, splits[f][0], splits[f][1], f, opt, nf, nc) for f in run_folds]
+        groups = [run_folds[i::workers] for i in range(workers)] if batched else \
+            [[f] for f in run_folds]
+        jobs = [(store, splits, g, opt, nf, nc, batched) for g in groups]
         with mp.get_context('fork').Pool(workers) as pool:
-            folds = pool.map(_fold_worker, jobs, chunksize=1)
+            done = [r for rs in pool.map(_fold_worker, jobs, chunksize=1) for r in rs]
+        folds = sorted(done, key=lambda r: run_folds.index(r['fold']))
     else:
         from tqdm.auto import tqdm
-        with tqdm(total=len(run_folds) * args.epochs, desc=f'{args.model} on {args.dataset}',
-                  unit='epoch', disable=args.quiet, leave=False) as bar:
+        total = args.epochs if batched else len(run_folds) * args.epochs
+        with tqdm(total=total, desc=f'{args.model} on {args.dataset}', unit='epoch',
+                  disable=args.quiet, leave=False) as bar:
             def progress(fold, loss, acc):
-                bar.set_postfix(fold=fold, loss=f'{loss:.3f}', acc=f'{acc:.3f}', refresh=False)
+                bar.set_postfix(loss=f'{loss:.3f}', acc=f'{acc:.3f}', refresh=False)
                 bar.update()
-            folds = [train_fold(store, splits[f][0], splits[f][1], f, opt, nf, nc, ctx.device,
-                                progress) for f in run_folds]
+            if batched:
+                from .folds import train_folds
+                folds = train_folds(store, splits, run_folds, opt, nf, nc, ctx.device, progress)
+            else:
+                folds = [train_fold(store, splits[f][0], splits[f][1], f, opt, nf, nc,
+                                    ctx.device, progress) for f in run_folds]
     acc = np.array([f['acc'] for f in folds])
     out = {'script': SCRIPT, 'dataset': args.dataset, 'model': args.model, 'metric': 'acc',
            'config': {k: getattr(args, k) for k in CONFIG_KEYS}, 'device': str(ctx.device),
            'torch': torch.__version__, 'num_graphs': len(store),
            'fold_seconds': [f['seconds'] for f in folds], 'workers': workers,
+           'engine': 'batched' if batched else 'per-fold',
            'loss_curve': np.array([f['loss'] for f in folds]).mean(0).tolist(),
            'folds_run': run_folds, 'fold_curves': acc.tolist()}
     if args.only_folds is not None:
