@@ -132,11 +132,23 @@ def init_context(device: Optional[str] = None, allow_distributed: bool = True,
     if dev.type == 'cuda':
         dev = torch.device('cuda', int(os.environ.get('LOCAL_RANK', '0')))
         torch.cuda.set_device(dev)
+    import datetime
     kwargs: Dict[str, Any] = {}
     if timeout_s is not None:
-        import datetime
         kwargs['timeout'] = datetime.timedelta(seconds=float(timeout_s))
     backend = 'nccl' if dev.type == 'cuda' else 'gloo'
     if not torch.distributed.is_initialized():
+        restart = int(os.environ.get('TORCHELASTIC_RESTART_COUNT', '0') or 0)
+        if restart > 0 and 'MASTER_ADDR' in os.environ:
+            # a group restarted by torchrun: its own keys in the store, so that no rank
+            # connects to an address the failed attempt published
+            agent = os.environ.get('TORCHELASTIC_USE_AGENT_STORE') == 'True'
+            store = torch.distributed.TCPStore(
+                os.environ['MASTER_ADDR'], int(os.environ['MASTER_PORT']), world,
+                is_master=not agent and rank == 0,
+                timeout=kwargs.get('timeout', datetime.timedelta(seconds=300)))
+            kwargs.update(store=torch.distributed.PrefixStore(f'gdl_graphs/attempt{restart}',
+                                                              store),
+                          rank=rank, world_size=world)
         torch.distributed.init_process_group(backend, **kwargs)
     return DistContext(rank, world, dev, backend)
