@@ -30,7 +30,6 @@ Outputs are written to a temporary name and renamed, so an error never leaves a 
 from __future__ import annotations
 
 import argparse
-import contextlib
 import importlib
 import inspect
 import io
@@ -40,6 +39,7 @@ from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Callable, Dict, List, Optional, Sequence, Tuple
 
+from .io.atomic import write_errors
 from .io.errors import FormatError, PathLike
 
 if TYPE_CHECKING:  # torch is imported where a conversion needs it: `--help` stays fast
@@ -498,17 +498,19 @@ def convert(path: PathLike, as_: str, out: Optional[PathLike] = None, *,
     from .io.data import GraphDataset, save_collated, save_data
     reader_opts, conv_opts = _split_options(as_, options)
     p = pathlib.Path(path)
-    if out is not None:
+    dest = None
+    if out is not None:  # before any work
         inputs = [p] + ([pathlib.Path(labels)] if labels is not None else [])
-        check_output(out, inputs, overwrite, dataset=not p.is_file())
+        dest = check_output(out, inputs, overwrite, dataset=not p.is_file())
     if p.is_file():
         if labels is not None:
             raise ValueError('labels= is for a folder of files; a single file has no label')
         data = _convert_one(as_, p, reader_opts, conv_opts)
         if out is not None:
-            check_output(out, [p], overwrite, dataset=False)  # again: time has passed
-            with _writing(out):
-                save_data(data, out)
+            source = source_fingerprint(p.parent, [p], as_, options)
+            dest = check_output(out, [p], overwrite, dataset=False)  # again: time has passed
+            with write_errors(out):
+                save_data(data, dest, source=source)
         return data
     if not p.is_dir():
         raise FormatError(p, 'no such file or folder')
@@ -529,38 +531,38 @@ def convert(path: PathLike, as_: str, out: Optional[PathLike] = None, *,
             'classes': classes, 'files': [f.relative_to(p).as_posix() for f in files]}
     if out is None:
         return GraphDataset.from_collated(data, slices, meta)
-    with _writing(out):
-        save_collated(data, slices, out, meta, overwrite=overwrite)
-    return GraphDataset(out)
+    source = source_fingerprint(p, files + exclude, as_, options)
+    with write_errors(out):
+        save_collated(data, slices, dest, meta, overwrite=overwrite, source=source)
+    return GraphDataset(dest)
 
 
-@contextlib.contextmanager
-def _writing(out: PathLike):
-    """Name the output in a write error (a full disk, a read-only folder): the writers have
-    removed their temporary files, so nothing was written."""
-    try:
-        yield
-    except OSError as exc:
-        what = exc.strerror or str(exc)
-        raise OSError(exc.errno, f'cannot write {out}: {what}; nothing was written') from None
+def source_fingerprint(root: PathLike, files: Sequence[PathLike], as_: str,
+                       options: Dict[str, Any]) -> str:
+    """The fingerprint of what a conversion is built from: the domain, the options and the
+    input files' names (relative to ``root``) and bytes; kept in the output's marker."""
+    from .io.atomic import Fingerprint
+    root = pathlib.Path(root)
+    fp = Fingerprint().update('convert', as_, {k: _jsonable(v) for k, v in options.items()})
+    for f in files:
+        f = pathlib.Path(f)
+        try:
+            name = f.relative_to(root).as_posix()
+        except ValueError:
+            name = f.name
+        fp.update_file(f, name)
+    return fp.hexdigest()
 
 
 def check_output(out: PathLike, inputs: Sequence[PathLike], overwrite: bool,
-                 dataset: bool) -> None:
+                 dataset: bool) -> pathlib.Path:
     """Refuse an output that would destroy what the user has: a path that is, contains or is
     inside an input; an existing path without ``overwrite``; and, even with ``overwrite``,
     anything but a dataset folder (for a dataset) or a graph file (for a graph) that gdl-graphs
-    wrote (:func:`gdl_graphs.io.data.check_replaceable`)."""
+    wrote and that holds nothing else (:func:`gdl_graphs.io.atomic.check_output`). Returns
+    where to write (a symbolic link to one of our outputs is followed)."""
     from .io.data import check_replaceable
-    o = pathlib.Path(out).resolve()
-    for i in inputs:
-        r = pathlib.Path(i).resolve()
-        how = ('is' if o == r else 'is inside' if r in o.parents else
-               'contains' if o in r.parents else None)
-        if how is not None:
-            raise ValueError(f'the output {out} {how} the input {i}; refusing to write there '
-                             f'(it would destroy the input): choose another output')
-    check_replaceable(out, dataset=dataset, overwrite=overwrite)
+    return check_replaceable(out, dataset=dataset, overwrite=overwrite, inputs=inputs)
 
 
 def _jsonable(v: Any) -> Any:
@@ -607,8 +609,18 @@ def _options_from_args(args: argparse.Namespace) -> Dict[str, Any]:
     return opts
 
 
+# how the library names an option in its messages -> what a shell user types instead
+_CLI_WORDS = (
+    ('pass repair=True to repair them', 'leave out --no-repair to repair them'),
+    ('pass overwrite=True (--overwrite)', 'pass --overwrite'),
+)
+
+
 def error_line(command: str, exc: BaseException) -> str:
+    """The one line the command prints for an error, in the command line's words."""
     msg = ' '.join(str(exc).split()) or type(exc).__name__
+    for lib, cli in _CLI_WORDS:
+        msg = msg.replace(lib, cli)
     return f'gdl-graphs {command}: error: {msg}'
 
 
@@ -645,7 +657,7 @@ def _cmd_plot(args: argparse.Namespace) -> int:
     def go() -> int:
         from .viz import plot_file
         plot_file(args.path, args.output, feature=args.feature, index=args.index,
-                  examples=args.examples)
+                  examples=args.examples, overwrite=args.overwrite)
         print(f'wrote {args.output}')
         return 0
     return _run('plot', go)
@@ -694,4 +706,6 @@ def add_subcommands(sub) -> None:
     p.add_argument('--feature', help='node attribute or x column to colour by (name or index)')
     p.add_argument('--index', type=int, help='plot only this graph of a dataset')
     p.add_argument('--examples', type=int, default=16, help='graphs in a dataset grid')
+    p.add_argument('--overwrite', action='store_true',
+                   help='replace a picture this command wrote before')
     p.set_defaults(func=_cmd_plot)

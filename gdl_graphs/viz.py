@@ -356,21 +356,36 @@ def plot_dataset(dataset, examples: int = 16, feature: Feature = None, seed: int
     return fig
 
 
-def save_figure(fig, path: Union[str, pathlib.Path]) -> pathlib.Path:
-    """Save ``fig`` as PNG atomically (a temporary file renamed into place)."""
-    from .io.errors import atomic_path
+PLOT_FORMAT = 'gdl_graphs-plot-v1'  # the marker's format of a picture written here
+
+
+def save_figure(fig, path: Union[str, pathlib.Path], source: Optional[str] = None
+                ) -> pathlib.Path:
+    """Save ``fig`` as PNG atomically (a temporary file renamed into place), with our marker
+    (:mod:`gdl_graphs.io.atomic`; ``source``: the fingerprint of what was drawn). Like
+    ``savefig`` it replaces an existing file; ``gdl-graphs plot`` checks its output first."""
+    import json
+
+    from .io.atomic import MARKER, atomic_path, fingerprint
     path = pathlib.Path(path)
+    marker = {'format': PLOT_FORMAT, 'fingerprint': source or fingerprint('figure')}
     with atomic_path(path, '.png') as tmp:
-        fig.savefig(tmp, format='png', bbox_inches='tight')
+        fig.savefig(tmp, format='png', bbox_inches='tight',
+                    metadata={MARKER: json.dumps(marker, sort_keys=True)})
     return path
 
 
 def plot_file(path, output, feature: Feature = None, index: Optional[int] = None,
-              examples: int = 16) -> pathlib.Path:
-    """``gdl-graphs plot``: load a ``.pt`` graph or a dataset folder (safely) and draw it."""
+              examples: int = 16, overwrite: bool = False) -> pathlib.Path:
+    """``gdl-graphs plot``: load a ``.pt`` graph or a dataset folder (safely) and draw it.
+    ``output`` is checked first: never an input; an existing file is replaced only with
+    ``overwrite`` and only when it is a picture this command wrote."""
     from torch_geometric.data.data import BaseData
 
+    from .io.atomic import check_output, fingerprint_files, write_errors
     from .io.data import load
+    output = check_output(output, PLOT_FORMAT, overwrite=overwrite, folder=False,
+                          inputs=[path], what='a picture written by gdl-graphs plot')
     _mpl()
     obj: Any = load(path)
     if isinstance(obj, BaseData):
@@ -383,4 +398,7 @@ def plot_file(path, output, feature: Feature = None, index: Optional[int] = None
         fig = plot_data(obj[index], feature)
     else:
         fig = plot_dataset(obj, examples, feature)
-    return save_figure(fig, output)
+    p = pathlib.Path(path)
+    drawn = p / 'processed' / 'data.pt' if p.is_dir() else p
+    with write_errors(output):
+        return save_figure(fig, output, fingerprint_files([drawn]) if drawn.is_file() else None)

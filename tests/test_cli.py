@@ -272,7 +272,7 @@ def test_options_and_outputs(tmp_path, capsys):
                        'grid')
     assert code == 2 and 'nope: no such file or folder' in err
     code, _, err = run(capsys, 'info', tmp_path / 'a.npy')
-    assert code == 2 and 'a.npy: not a loadable PyG file' in err
+    assert code == 2 and 'a.npy: not a file written by torch.save (it looks like a NumPy' in err
     assert parse_value('3,3') == (3, 3) and parse_value('false') is False
     assert parse_value('0.5') == 0.5 and parse_value('zeros') == 'zeros'
     assert {'kernel_size', 'dilation', 'padding', 'channels_first', 'scale'} <= set(

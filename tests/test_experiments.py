@@ -97,7 +97,7 @@ def test_writer_rule_for_checkpoint_and_results(tmp_path, capsys):
     # our files: replaced only when asked
     rc, err = job(['--out-dir', str(out), '--quiet', '--epochs', '1'], capsys)
     assert rc == 2
-    one_line(err, 'pass --resume to continue it or --overwrite')
+    one_line(err, 'pass --resume or --overwrite to replace it')
     assert job(['--out-dir', str(out), '--quiet', '--epochs', '1', '--overwrite'],
                capsys)[0] == 0
     # a text file given as --checkpoint is never overwritten, not even with --overwrite

@@ -111,7 +111,7 @@ def test_npy_never_unpickles(tmp_path):
 def test_pt_never_unpickles(tmp_path):
     marker = tmp_path / 'pwned'
     torch.save({'x': Boom(marker)}, tmp_path / 'evil.pt')
-    with pytest.raises(FormatError, match='evil.pt: not a loadable PyG file'):
+    with pytest.raises(FormatError, match='evil.pt: holds Python objects other than tensors'):
         load_data(tmp_path / 'evil.pt')
     with pytest.raises(FormatError, match='evil.pt'):
         load(tmp_path / 'evil.pt')

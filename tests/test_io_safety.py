@@ -112,11 +112,18 @@ def test_overwrite_a_user_folder_is_refused(tmp_path, capsys):
                             '--overwrite', '-q')[::2])
         assert snapshot(ds) == before
         extra.unlink()
-    # a folder without our marker (processed/meta.json) is not ours either
+    # one of its files removed or changed: not ours as written either
     (ds / 'processed' / 'meta.json').unlink()
     err = one_error_line(*run(capsys, 'convert', tmp_path / 'imgs', '-o', ds, '--as', 'grid',
                               '--overwrite', '-q')[::2])
-    assert 'not a dataset folder written by gdl-graphs' in err
+    assert 'whose files were changed or removed since it was written (processed/meta.json)' \
+        in err
+    # a folder without our marker (gdl_graphs.json) is not ours either
+    (ds / 'gdl_graphs.json').unlink()
+    before = snapshot(ds)
+    err = one_error_line(*run(capsys, 'convert', tmp_path / 'imgs', '-o', ds, '--as', 'grid',
+                              '--overwrite', '-q')[::2])
+    assert 'a folder that holds other files (processed)' in err and snapshot(ds) == before
     # a file where a dataset folder goes, a folder where a graph file goes
     np.save(tmp_path / 'one.npy', np.ones((4, 4), np.float32))
     err = one_error_line(*run(capsys, 'convert', tmp_path / 'imgs', '-o', tmp_path / 'one.npy',
@@ -259,7 +266,7 @@ def start_writer(folder):
 KILLED = textwrap.dedent('''
     import pathlib, sys, time
     from gdl_graphs.io.atomic import atomic_folder
-    with atomic_folder(sys.argv[2]) as tmp:
+    with atomic_folder(sys.argv[2], 'gdl_graphs-dataset-v1', 'b2:0') as tmp:
         (tmp / 'processed').mkdir()
         (tmp / 'processed' / 'data.pt').write_bytes(b'PK half a dataset')
         pathlib.Path(sys.argv[1]).touch()

@@ -104,7 +104,8 @@ def test_bad_files(tmp_path):
     write_mesh(tmp_path / 'ok.obj', pos, face)
     text = (tmp_path / 'ok.obj').read_text()
     cases = {
-        'range.obj': (text + 'f 1 2 99\n', r'range.obj: face index out of range: vertex 98'),
+        'range.obj': (text + 'f 1 2 99\n',
+                      r'range.obj: line \d+: face index out of range: vertex 99 '),
         'zero.obj': (text + 'f 0 1 2\n', 'index 0'),
         'two.obj': (text + 'f 1 2\n', 'at least 3 vertices'),
         'nov.obj': ('hello\nworld\nthis\nis\nnot\na mesh\n', 'not an OBJ'),

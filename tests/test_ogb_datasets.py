@@ -182,7 +182,7 @@ def test_builder_bad_input_leaves_nothing(tmp_path):
         random_split(10, (0.5, 0.5, 0.5))
     assert os.listdir(root) == []  # no partial folder, no temporary left
     build_graph_dataset(root, 'ogbg-molhiv', graphs, labels)
-    with pytest.raises(DatasetError, match='exists: pass overwrite=True'):
+    with pytest.raises(DatasetError, match='exists; choose another output or pass overwrite=True'):
         build_graph_dataset(root, 'ogbg-molhiv', graphs, labels)
 
 

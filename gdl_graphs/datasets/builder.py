@@ -26,8 +26,7 @@ from __future__ import annotations
 import json
 import os
 import os.path as osp
-import shutil
-import tempfile
+import sys
 from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
@@ -183,28 +182,48 @@ def _one_direction(g: Dict[str, Any], i: int) -> Dict[str, Any]:
     return {**g, 'edge_index': ei[:, keep], 'edge_feat': None if ef is None else ef[keep]}
 
 
+FOLDER_FORMAT = 'gdl_graphs-ogb-folder-v1'  # the marker's format of a folder built here
+
+
 class _Folder:
-    """Write into a temporary sibling, rename into place on success."""
+    """Write into a temporary sibling, swap into place on success (:mod:`gdl_graphs.io.atomic`):
+    an existing folder is replaced only with ``overwrite`` and only when it was built here and
+    holds nothing else but what ogb and gdl_graphs derive from it (``processed/``, the
+    fingerprint cache); the marker's fingerprint is that of the raw and split files."""
 
     def __init__(self, root: str, name: str, overwrite: bool):
+        from ..io.atomic import OutputError, atomic_folder, check_output
+        from .ogb_utils import FINGERPRINT_CACHE
         self.final = osp.join(root, dir_name(name))
-        if osp.exists(self.final) and not overwrite:
-            raise DatasetError(f'{self.final} exists: pass overwrite=True (--overwrite) to '
-                               f'replace it')
-        os.makedirs(root, exist_ok=True)
-        self.tmp = tempfile.mkdtemp(prefix=f'.{dir_name(name)}.', dir=root)
+        try:
+            check_output(self.final, FOLDER_FORMAT, overwrite=overwrite, folder=True,
+                         what='a dataset folder built by gdl_graphs')
+        except OutputError as exc:
+            raise DatasetError(str(exc)) from None
+        self._ctx = atomic_folder(self.final, FOLDER_FORMAT, self._fingerprint,
+                                  overwrite=overwrite, name=name,
+                                  derived=['processed', FINGERPRINT_CACHE])
+        self.tmp = str(self._ctx.__enter__())
+
+    def _fingerprint(self) -> str:
+        from ..io.atomic import fingerprint_files
+        from .ogb_utils import source_files
+        return fingerprint_files(source_files(self.tmp), root=self.tmp)
 
     def path(self, *parts: str) -> str:
         return osp.join(self.tmp, *parts)
 
     def commit(self) -> str:
-        if osp.exists(self.final):
-            shutil.rmtree(self.final)
-        os.replace(self.tmp, self.final)
+        from ..io.atomic import OutputError
+        try:
+            self._ctx.__exit__(None, None, None)
+        except OutputError as exc:
+            raise DatasetError(str(exc)) from None
         return self.final
 
     def abort(self) -> None:
-        shutil.rmtree(self.tmp, ignore_errors=True)
+        """Remove the temporary folder (call it from an ``except`` block)."""
+        self._ctx.__exit__(*sys.exc_info())
 
 
 def _meta(name: str, kind: str, task_type: str, num_tasks: int, eval_metric: str,

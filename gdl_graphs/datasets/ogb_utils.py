@@ -12,20 +12,30 @@ writes the release file, checks the folder first and turns every failure into a
 
 Datasets built by :mod:`gdl_graphs.datasets.builder` under a name ogb does not know carry their
 meta information in ``gdl_meta.json`` and load through the same ogb classes (``meta_dict``).
+
+Fingerprints: :func:`dataset_fingerprint` hashes the files ogb builds a dataset from
+(``raw/`` and ``split/``; each file's hash is cached by size and modification time in
+``gdl_fingerprint.json``). ogb's processed file records the fingerprint of the raw files it was
+built from (``processed/gdl_source.json``, written when it is first loaded here) and is refused
+when they change; partitions record it too (:mod:`gdl_graphs.distributed.partition`).
 """
 from __future__ import annotations
 
 import contextlib
 import io
 import json
+import os
 import os.path as osp
 import shutil
 import warnings
-from typing import Any, Dict, List
+from typing import Any, Dict, List, Optional
 
 import torch
 
 META_FILE = 'gdl_meta.json'
+FINGERPRINT_CACHE = 'gdl_fingerprint.json'  # per-file hashes, by size and modification time
+PROCESSED_SOURCE = osp.join('processed', 'gdl_source.json')  # what processed/ was built from
+PROCESSED_FORMAT = 'gdl_graphs-ogb-processed-v1'
 
 
 class DatasetError(ValueError):
@@ -122,6 +132,58 @@ def required_files(meta: Dict[str, str], kind: str) -> List[str]:
             [osp.join(split, f'{s}.csv.gz') for s in ('train', 'valid', 'test')])
 
 
+def source_files(path: str) -> List[str]:
+    """The files of a dataset folder that ogb builds the dataset from: every file under its
+    ``raw/`` and ``split/``, in a fixed order."""
+    files = []
+    for sub in ('raw', 'split'):
+        for dirpath, dirnames, filenames in os.walk(osp.join(path, sub)):
+            dirnames.sort()
+            files += [osp.join(dirpath, f) for f in sorted(filenames)]
+    return files
+
+
+def dataset_fingerprint(name: str, root: str) -> Optional[str]:
+    """The fingerprint of the files a dataset folder is built from (every file under its
+    ``raw/`` and ``split/``, names and bytes), or ``None`` when it has none (no folder, or only
+    processed data). Each file is hashed once and then remembered by size and modification
+    time in ``gdl_fingerprint.json``."""
+    from ..io.atomic import fingerprint_files
+    path = dataset_path(name, root)
+    files = source_files(path)
+    if not any(f.startswith(osp.join(path, 'raw') + os.sep) for f in files):
+        return None
+    return fingerprint_files(files, root=path, cache=osp.join(path, FINGERPRINT_CACHE))
+
+
+def check_processed(name: str, root: str) -> Optional[str]:
+    """Check that ogb's processed file of ``name`` was built from the raw files now in the
+    folder (the fingerprint recorded when it was first loaded here); record it when missing.
+    Returns the dataset's fingerprint. Raises :class:`DatasetError` naming both fingerprints."""
+    path = dataset_path(name, root)
+    processed = osp.join(path, 'processed')
+    now = dataset_fingerprint(name, root)
+    if now is None or not osp.isdir(processed):
+        return now
+    record = osp.join(path, PROCESSED_SOURCE)
+    try:
+        with open(record) as f:
+            then = json.load(f).get('fingerprint')
+    except (OSError, ValueError, AttributeError):
+        then = None
+    if then is None:
+        from ..io.atomic import write_json
+        try:
+            write_json({}, record, PROCESSED_FORMAT, now)
+        except OSError:
+            pass  # a read-only folder: nothing recorded, nothing checked
+    elif then != now:
+        raise DatasetError(f'{processed} was built from raw files with fingerprint {then}, but '
+                           f'raw/ and split/ now have fingerprint {now} (rebuilt or changed): '
+                           f'delete {processed} and run again (ogb processes it again)')
+    return now
+
+
 @contextlib.contextmanager
 def _quiet(enabled: bool):
     if not enabled:
@@ -187,6 +249,8 @@ def load_dataset(name: str, root: str = 'datasets', download: bool = False,
                                f': rebuild it with datasets/build_ogb.py, or delete it and '
                                f'download again')
     had_processed = osp.exists(osp.join(path, 'processed'))
+    if had_processed:
+        check_processed(name, root)  # stale processed data: refused before ogb loads it
     kwargs = {'meta_dict': meta} if not official else {}
     try:
         with _quiet(quiet), _no_prompt(module), warnings.catch_warnings():
@@ -210,6 +274,7 @@ def load_dataset(name: str, root: str = 'datasets', download: bool = False,
         if idx is None or (len(idx) and (int(idx.min()) < 0 or int(idx.max()) >= n)):
             raise DatasetError(f'the {key} split of {path} is missing or refers to items '
                                f'outside 0 .. {n - 1}: rebuild the folder')
+    dataset.fingerprint = check_processed(name, root)
     dataset.split_idx = split
     return dataset
 
@@ -241,6 +306,8 @@ def load_node_arrays(name: str, root: str = 'datasets'):
                            f'name')
     path = dataset_path(name, root)
     processed = osp.join(path, 'processed', 'geometric_data_processed.pt')
+    if osp.isfile(processed):
+        check_processed(name, root)  # built from the raw files now there
     dataset = load_dataset(name, root) if not osp.isfile(processed) else None
     split = dataset.split_idx if dataset is not None else None
     del dataset

@@ -20,17 +20,24 @@ Within a row the edges keep the order of the single-process CSR (by target, then
 edge id), so "offset ``j`` of node ``v``" names the same edge in both: that is what makes the
 partitioned sampler draw exactly the single-process sampler's edges.
 
+    DIR/gdl_graphs.json      the marker (gdl_graphs.io.atomic): format, the fingerprint of
+                             the data the parts were cut from, every file with its size
+
 Input arrays may be memory-mapped (``torch.load(..., mmap=True)``); beyond them the writer
-holds one part's features at a time. The folder is written into a temporary sibling and
-renamed into place: an interrupted run leaves nothing under ``DIR``.
+holds one part's features at a time. ``DIR`` is checked before any work and replaced only when
+it is a partition folder we wrote that holds nothing else (or an empty folder); the folder is
+written into a temporary sibling and swapped into place: an interrupted run (an error, a full
+disk, ``SIGTERM``) leaves nothing under ``DIR`` and the old folder as it was.
+
+The fingerprint of the source (``meta.json``'s ``source``, the marker's ``fingerprint``) is
+checked on use (:func:`check_folder` with ``source=``): partitions of an older version of a
+dataset are refused even when its node and edge counts match.
 """
 from __future__ import annotations
 
 import json
-import os
 import os.path as osp
-import shutil
-import tempfile
+import pathlib
 from dataclasses import dataclass
 from typing import Any, Dict, List, Optional, Sequence
 
@@ -82,10 +89,31 @@ def metis(num_nodes: int, src: np.ndarray, dst: np.ndarray, num_parts: int,
     return np.asarray(parts, dtype=np.int64)
 
 
+def check_output(out: str, overwrite: bool = False) -> pathlib.Path:
+    """Check a partition folder to write before any work: it must not exist, be empty, or
+    (with ``overwrite``) be a partition folder we wrote that holds nothing else. Returns where
+    to write; raises :class:`PartitionError`."""
+    from ..io.atomic import OutputError, check_output
+    try:
+        return check_output(out, FORMAT, overwrite=overwrite, folder=True,
+                            what='a partition folder written by gdl_graphs',
+                            flag='--overwrite')
+    except OutputError as exc:
+        raise PartitionError(str(exc)) from None
+
+
+def source_fingerprint(edge_index: Any, x: Any, y: Any, split: Dict[str, Any]) -> str:
+    """The fingerprint of a graph's arrays (what partitions are cut from), when no dataset
+    fingerprint is given: edges, features, labels and split, in that order."""
+    from ..io.atomic import fingerprint
+    return fingerprint('partition-source', edge_index, x, y,
+                       {k: _np(split[k]).reshape(-1) for k in SPLITS})
+
+
 def partition_graph(out: str, dataset: str, edge_index: Any, x: Any, y: Any,
                     split: Dict[str, Any], num_parts: int, seed: int = 0,
                     overwrite: bool = False, progress: bool = True,
-                    num_classes: Optional[int] = None) -> str:
+                    num_classes: Optional[int] = None, source: Optional[str] = None) -> str:
     """Write ``num_parts`` METIS partitions of one graph to ``out`` (layout: module docstring).
 
     Args:
@@ -96,10 +124,15 @@ def partition_graph(out: str, dataset: str, edge_index: Any, x: Any, y: Any,
             memory maps: only one part's rows are copied at a time).
         split: ``{'train', 'valid', 'test'}`` -> node ids.
         num_parts: ``P >= 1``; seed: METIS' seed.
+        source: the fingerprint of the data the parts are cut from, checked on use (e.g.
+            :func:`gdl_graphs.datasets.dataset_fingerprint`); default: of the arrays given.
 
-    Returns the folder.
+    Returns the folder (a symbolic link to a partition folder is followed).
     """
     from tqdm import tqdm
+
+    from ..io.atomic import atomic_folder, write_errors
+    dest = check_output(out, overwrite)  # before any work
     if int(num_parts) < 1:
         raise PartitionError(f'--num-parts must be >= 1, got {num_parts}')
     num_parts = int(num_parts)
@@ -118,13 +151,8 @@ def partition_graph(out: str, dataset: str, edge_index: Any, x: Any, y: Any,
     idx = {k: _np(split[k]).reshape(-1).astype(np.int64) for k in SPLITS}
     train = np.zeros(n, dtype=bool)
     train[idx['train']] = True
-    out = osp.abspath(out)
-    if osp.exists(out):
-        if not overwrite:
-            raise PartitionError(f'{out} exists: pass --overwrite or another --out')
-        if not osp.isfile(osp.join(out, 'meta.json')):
-            raise PartitionError(f'{out} exists and is not a partition folder: refusing to '
-                                 f'replace it; pass another --out')
+    if source is None:
+        source = source_fingerprint(ei, xs, ys, idx)
     parts = metis(n, src, dst, num_parts, train, seed)
     counts = np.bincount(parts, minlength=num_parts)
     if (counts == 0).any():
@@ -138,57 +166,63 @@ def partition_graph(out: str, dataset: str, edge_index: Any, x: Any, y: Any,
     eorder = np.lexsort((src, dst))
     eorder = eorder[np.argsort(parts[dst[eorder]], kind='stable')]
     eptr = np.concatenate([[0], np.cumsum(np.bincount(parts[dst], minlength=num_parts))])
-    parent = osp.dirname(out)
-    os.makedirs(parent, exist_ok=True)
-    tmp = tempfile.mkdtemp(prefix=f'.{osp.basename(out)}.', dir=parent)
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(tmp, 0o777 & ~umask)  # mkdtemp's 0700 would outlive the rename
     sizes: Dict[str, int] = {}
     info: List[Dict[str, int]] = []
     try:
-        np.save(osp.join(tmp, 'new_id.npy'), new_id)
-        sizes['new_id.npy'] = osp.getsize(osp.join(tmp, 'new_id.npy'))
-        for p in tqdm(range(num_parts), desc='writing parts', disable=not progress):
-            folder = osp.join(tmp, f'part_{p}')
-            os.makedirs(folder)
-            nodes = order[part_ptr[p]:part_ptr[p + 1]]
-            e = eorder[eptr[p]:eptr[p + 1]]
-            local_dst = new_id[dst[e]] - part_ptr[p]
-            rowptr = np.concatenate([[0], np.cumsum(np.bincount(local_dst,
-                                                                minlength=nodes.size))])
-            arrays = {'nodes': nodes, 'x': np.asarray(xs[nodes]), 'y': ys[nodes],
-                      'rowptr': rowptr.astype(np.int64), 'col': src[e], 'eid': e}
-            for k in SPLITS:
-                mine = idx[k][parts[idx[k]] == p]
-                arrays[k] = np.sort(new_id[mine] - part_ptr[p])
-            for k in PART_FILES:
-                np.save(osp.join(folder, k + '.npy'), np.ascontiguousarray(arrays[k]))
-                sizes[f'part_{p}/{k}.npy'] = osp.getsize(osp.join(folder, k + '.npy'))
-            info.append({'nodes': int(nodes.size), 'edges': int(e.size),
-                         **{k: int(arrays[k].size) for k in SPLITS}})
-            del arrays
-        cut = int((parts[src] != parts[dst]).sum())
-        meta = {'format': FORMAT, 'dataset': dataset, 'num_nodes': n,
-                'num_edges': int(src.size), 'num_features': int(np.prod(xs.shape[1:])),
-                'feature_dtype': str(xs.dtype),
-                'num_classes': int(num_classes if num_classes is not None else
-                                   (int(np.nanmax(ys)) + 1 if ys.size else 0)),
-                'num_parts': num_parts, 'part_ptr': part_ptr.tolist(), 'parts': info,
-                'edge_cut': cut, 'seed': int(seed), 'files': sizes}
-        with open(osp.join(tmp, 'meta.json'), 'w') as f:
-            json.dump(meta, f, indent=1)
-        if osp.exists(out):  # a previous partition folder (checked above): swap it out
-            old = tempfile.mkdtemp(prefix=f'.{osp.basename(out)}.old.', dir=parent)
-            os.replace(out, osp.join(old, 'x'))
-            os.replace(tmp, out)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            os.replace(tmp, out)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    return out
+        with write_errors(out), atomic_folder(dest, FORMAT, source, overwrite=overwrite,
+                                              dataset=dataset) as tmp:
+            sizes['new_id.npy'] = _save(osp.join(tmp, 'new_id.npy'), new_id)
+            for p in tqdm(range(num_parts), desc='writing parts', disable=not progress):
+                folder = osp.join(tmp, f'part_{p}')
+                _write_part(folder, p, order, part_ptr, eorder, eptr, new_id, dst, src, xs, ys,
+                            idx, parts, sizes, info)
+            cut = int((parts[src] != parts[dst]).sum())
+            meta = {'format': FORMAT, 'dataset': dataset, 'source': source, 'num_nodes': n,
+                    'num_edges': int(src.size), 'num_features': int(np.prod(xs.shape[1:])),
+                    'feature_dtype': str(xs.dtype),
+                    'num_classes': int(num_classes if num_classes is not None else
+                                       (int(np.nanmax(ys)) + 1 if ys.size else 0)),
+                    'num_parts': num_parts, 'part_ptr': part_ptr.tolist(), 'parts': info,
+                    'edge_cut': cut, 'seed': int(seed), 'files': sizes}
+            with open(osp.join(tmp, 'meta.json'), 'w') as f:
+                json.dump(meta, f, indent=1)
+    except ValueError as exc:  # the folder changed while it was written
+        raise PartitionError(str(exc)) from None
+    return str(dest)
+
+
+class _Writes:
+    """A file seen only through ``write``: numpy then writes in chunks through Python's file,
+    so a full disk is ``OSError(ENOSPC)`` (its own ``tofile`` reports only a short count)."""
+
+    def __init__(self, f):
+        self.write = f.write
+
+
+def _save(path: str, arr: np.ndarray) -> int:
+    """``np.save(path, arr)`` (the same bytes); returns the file's size."""
+    with open(path, 'wb') as f:
+        np.lib.format.write_array(_Writes(f), np.ascontiguousarray(arr), allow_pickle=False)
+    return osp.getsize(path)
+
+
+def _write_part(folder, p, order, part_ptr, eorder, eptr, new_id, dst, src, xs, ys, idx, parts,
+                sizes, info) -> None:
+    import os
+    os.makedirs(folder)
+    nodes = order[part_ptr[p]:part_ptr[p + 1]]
+    e = eorder[eptr[p]:eptr[p + 1]]
+    local_dst = new_id[dst[e]] - part_ptr[p]
+    rowptr = np.concatenate([[0], np.cumsum(np.bincount(local_dst, minlength=nodes.size))])
+    arrays = {'nodes': nodes, 'x': np.asarray(xs[nodes]), 'y': ys[nodes],
+              'rowptr': rowptr.astype(np.int64), 'col': src[e], 'eid': e}
+    for k in SPLITS:
+        mine = idx[k][parts[idx[k]] == p]
+        arrays[k] = np.sort(new_id[mine] - part_ptr[p])
+    for k in PART_FILES:
+        sizes[f'part_{p}/{k}.npy'] = _save(osp.join(folder, k + '.npy'), arrays[k])
+    info.append({'nodes': int(nodes.size), 'edges': int(e.size),
+                 **{k: int(arrays[k].size) for k in SPLITS}})
 
 
 def read_meta(folder: str) -> Dict[str, Any]:
@@ -204,15 +238,29 @@ def read_meta(folder: str) -> Dict[str, Any]:
     if not isinstance(meta, dict) or meta.get('format') != FORMAT:
         raise PartitionError(f'{path} is not a gdl_graphs partition folder ({FORMAT}): '
                              f'partition again with scripts/partition.py')
+    from ..io.atomic import read_marker
+    marker = read_marker(folder)
+    if not isinstance(meta.get('source'), str) or marker is None \
+            or marker.get('fingerprint') != meta['source']:
+        raise PartitionError(f'{folder} has no fingerprint of the data it was cut from (written '
+                             f'by an older gdl_graphs, or its gdl_graphs.json was changed): '
+                             f'partition again with scripts/partition.py')
     return meta
 
 
 def check_folder(folder: str, dataset: Optional[str], world_size: Optional[int],
-                 parts: Optional[Sequence[int]] = None) -> Dict[str, Any]:
-    """Check a partition folder: format, dataset name, number of parts against the world
-    size, and the size of every file of ``parts`` (default: all; a machine of a multi-machine
-    run may hold only its own parts) and of ``new_id.npy``."""
+                 parts: Optional[Sequence[int]] = None, source: Optional[str] = None,
+                 source_name: str = 'the data') -> Dict[str, Any]:
+    """Check a partition folder: format, dataset name, the fingerprint of the data it was
+    cut from against ``source`` (when given: the fingerprint of the dataset at hand, named
+    ``source_name`` in the error), number of parts against the world size, and the size of
+    every file of ``parts`` (default: all; a machine of a multi-machine run may hold only its
+    own parts) and of ``new_id.npy``."""
     meta = read_meta(folder)
+    if source is not None and meta['source'] != source:
+        raise PartitionError(f"{folder} was cut from data with fingerprint {meta['source']}, "
+                             f"but {source_name} has fingerprint {source} (it was rebuilt or "
+                             f"changed): partition it again with scripts/partition.py")
     if dataset is not None and meta['dataset'] != dataset:
         raise PartitionError(f"{folder} holds partitions of {meta['dataset']}, not {dataset}: "
                              f"pass --dataset {meta['dataset']} or partition {dataset}")

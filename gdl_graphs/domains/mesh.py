@@ -93,7 +93,8 @@ def _check_pos(pos: Tensor) -> Tensor:
 def _check_face(face: Tensor, num_nodes: int) -> Tensor:
     """Return faces as ``[F, 3]`` long. Only PyG's ``[3, F]`` layout is accepted: a tensor
     whose first dimension is not 3 is refused (pass ``face.t()``); the layout is never guessed,
-    so a ``[3, 3]`` tensor is read as ``[3, F]`` (column ``f`` is face ``f``)."""
+    so a ``[3, 3]`` tensor is read as ``[3, F]`` (column ``f`` is face ``f``), with a warning
+    (shown once) when its transpose would give other triangles."""
     if not isinstance(face, Tensor):
         raise ValueError(f'face must be a torch.Tensor of shape [3, F], got {type(face).__name__}')
     if face.dtype not in (torch.long, torch.int32, torch.int16, torch.int8, torch.uint8):
@@ -108,6 +109,11 @@ def _check_face(face: Tensor, num_nodes: int) -> Tensor:
         raise ValueError(f'face must have shape [3, F] (triangles), got {shape}: faces with '
                          f'{k} vertices are not triangles; triangulate them first (e.g. '
                          f'gdl_graphs.io.mesh.triangulate, or read_mesh, which does it)')
+    if face.shape == (3, 3) and not torch.equal(face, face.t()):
+        import warnings
+        warnings.warn('face has shape [3, 3], which fits both layouts: read in PyG\'s [3, F] '
+                      'layout (column f is triangle f); if its rows are the triangles, pass '
+                      'face.t()', UserWarning, stacklevel=3)
     face = face.long().t()
     if face.numel():
         lo, hi = int(face.min()), int(face.max())

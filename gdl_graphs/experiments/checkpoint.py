@@ -13,8 +13,6 @@
 """
 from __future__ import annotations
 
-import json
-import os
 import os.path as osp
 from typing import Any, Dict, Iterable, Optional, Tuple
 
@@ -26,56 +24,41 @@ CHECKPOINT_FORMAT = 'gdl_graphs-ogb-checkpoint-v1'
 RESULTS_FORMAT = 'gdl_graphs-results-v1'
 
 
+def _fingerprint(state: Dict[str, Any]) -> str:
+    # what a checkpoint or results file is built from: the command and its configuration
+    from ..io.atomic import fingerprint
+    return fingerprint(state.get('script'), state.get('config'))
+
+
 def save_checkpoint(state: Dict[str, Any], path: str) -> None:
-    """Write ``state`` (a dict of tensors and plain values) to ``path`` atomically; the format
-    marker is added."""
-    from ..io.atomic import atomic_path, write_torch
-    with atomic_path(path) as tmp:
-        write_torch(dict(state, format=CHECKPOINT_FORMAT), tmp)
+    """Write ``state`` (a dict of tensors and plain values) to ``path`` atomically, with our
+    marker (:data:`CHECKPOINT_FORMAT` and the fingerprint of its command and configuration). A
+    full disk is a one-line ``OSError`` and leaves the previous checkpoint as it was."""
+    from ..io.atomic import atomic_path, write_errors, write_torch
+    with write_errors(path), atomic_path(path) as tmp:
+        write_torch(state, tmp, CHECKPOINT_FORMAT, _fingerprint(state))
 
 
 def write_results(results: Dict[str, Any], path: str) -> None:
-    """Write a results JSON atomically, with the format marker that lets a later run replace
-    it (``--overwrite``)."""
-    from ..io.atomic import atomic_path
-    text = json.dumps(dict(results, format=RESULTS_FORMAT), indent=1)
-    with atomic_path(path) as tmp:
-        with open(tmp, 'w') as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
+    """Write a results JSON atomically, with our marker (:data:`RESULTS_FORMAT`), so that a
+    later run may replace it (``--overwrite``)."""
+    from ..io.atomic import write_errors, write_json
+    results = {k: v for k, v in results.items() if k not in ('format', 'fingerprint')}
+    with write_errors(path):
+        write_json(results, path, RESULTS_FORMAT, _fingerprint(results))
 
 
 def read_checkpoint(path: str) -> Optional[Dict[str, Any]]:
-    """The checkpoint at ``path``, or ``None`` when it is not one of ours (unreadable, another
-    format)."""
+    """The checkpoint at ``path``, or ``None`` when it is not one of ours (no marker, another
+    format, unreadable)."""
+    from ..io.atomic import is_ours
+    if not is_ours(path, CHECKPOINT_FORMAT, folder=False):
+        return None
     try:
         state = torch.load(path, map_location='cpu', weights_only=True)
     except Exception:
         return None
-    if not isinstance(state, dict) or state.get('format') != CHECKPOINT_FORMAT:
-        return None
-    return state
-
-
-def is_our_results(path: str) -> bool:
-    """Whether ``path`` is a results JSON written by :func:`write_results`."""
-    try:
-        with open(path) as f:
-            return json.load(f).get('format') == RESULTS_FORMAT
-    except (OSError, ValueError, AttributeError, UnicodeDecodeError):
-        return False
-
-
-def _through_file(path: str) -> Optional[str]:
-    """The first existing ancestor of ``path`` that is not a folder, if any."""
-    parent = osp.dirname(osp.abspath(path))
-    while parent and not osp.exists(parent):
-        up = osp.dirname(parent)
-        if up == parent:
-            break
-        parent = up
-    return parent if osp.exists(parent) and not osp.isdir(parent) else None
+    return state if isinstance(state, dict) else None
 
 
 def check_folder_path(path: str, option: str) -> None:
@@ -83,37 +66,40 @@ def check_folder_path(path: str, option: str) -> None:
     one line."""
     if osp.exists(path) and not osp.isdir(path):
         raise UserError(f'{option} {path} is a file, not a folder: choose another {option}')
-    bad = _through_file(osp.join(path, 'x'))
-    if bad is not None:
-        raise UserError(f'{option} {path}: {bad} is a file, not a folder: choose another '
+    parent = osp.dirname(osp.abspath(path))
+    while not osp.exists(parent) and osp.dirname(parent) != parent:
+        parent = osp.dirname(parent)
+    if osp.exists(parent) and not osp.isdir(parent):
+        raise UserError(f'{option} {path}: {parent} is a file, not a folder: choose another '
                         f'{option}')
 
 
 def check_outputs(checkpoint: Optional[str], results: Optional[str], resume: bool,
                   overwrite: bool) -> None:
-    """The writer rule, checked before any work (see the module docstring)."""
-    for option, path in (('--checkpoint', checkpoint), ('--results', results)):
+    """The writer rule (:func:`gdl_graphs.io.atomic.check_output`), checked before any work:
+    a path below a file, a folder, or an existing file that is not ours fails at once (even
+    with ``--overwrite``: a text file given as ``--checkpoint`` is never replaced); one of
+    ours is replaced only with ``--resume`` or ``--overwrite``."""
+    from ..io.atomic import OutputError, check_output, why_not_ours
+    for option, path, fmt, what, flag in (
+            ('--checkpoint', checkpoint, CHECKPOINT_FORMAT, 'a checkpoint of these commands',
+             '--resume or --overwrite'),
+            ('--results', results, RESULTS_FORMAT, 'a results file of these commands',
+             '--resume or --overwrite')):
         if path is None:
             continue
-        bad = _through_file(path)
-        if bad is not None:
-            raise UserError(f'{option} {path}: {bad} is a file, not a folder: choose another '
-                            f'{option}')
-        if osp.isdir(path):
-            raise UserError(f'{option} {path} is a folder: give a file path')
-    if checkpoint is not None and (osp.exists(checkpoint) or osp.islink(checkpoint)):
-        if read_checkpoint(checkpoint) is None:
-            raise UserError(f'--checkpoint {checkpoint} exists and is not a checkpoint of these '
-                            f'commands; it is left as it is: choose another --checkpoint')
-        if not (resume or overwrite):
-            raise UserError(f'--checkpoint {checkpoint} exists: pass --resume to continue it or '
-                            f'--overwrite to start again')
-    if results is not None and (osp.exists(results) or osp.islink(results)):
-        if not is_our_results(results):
-            raise UserError(f'--results {results} exists and is not a results file of these '
-                            f'commands; it is left as it is: choose another --results')
-        if not (resume or overwrite):
-            raise UserError(f'--results {results} exists: pass --overwrite to replace it')
+        try:
+            if osp.lexists(path) and not osp.isdir(path):
+                why = why_not_ours(path, fmt, folder=False, what=what)
+                if why is not None:  # whatever the flags: never ours to replace
+                    raise OutputError(f'{path} is {why}; it is left as it is: choose another '
+                                      f'{option}')
+            if osp.isdir(path):
+                raise OutputError(f'{path} is a folder: give {option} a file path')
+            check_output(path, fmt, overwrite=overwrite or resume,
+                         folder=False, what=what, flag=flag)
+        except OutputError as exc:
+            raise UserError(f'{option}: {exc}') from None
 
 
 def load_checkpoint(path: str, script: str, config: Dict[str, Any],

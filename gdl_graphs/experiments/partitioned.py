@@ -15,7 +15,6 @@ written to the results JSON.
 from __future__ import annotations
 
 import argparse
-import os.path as osp
 from types import SimpleNamespace
 from typing import Any, Dict
 
@@ -27,24 +26,16 @@ from .loop import RunState, peak_memory, prepare_outputs, run_experiment, unwrap
 from .ogb import check_sampled_args, train_sampled_epoch
 
 
-def check_same_graph(partitions: str, meta: Dict[str, Any], dataset: str, root: str) -> None:
-    """A dataset folder under ``root`` with the partitions' name must be the graph they were
-    cut from (same node and edge counts); without one, the partitions are all there is."""
-    from ..datasets import dataset_path
-    raw = osp.join(dataset_path(dataset, root), 'raw')
-    counts = []
-    for name in ('num-node-list', 'num-edge-list'):
-        path = osp.join(raw, f'{name}.csv.gz')
-        if not osp.isfile(path):
-            return
-        import pandas as pd
-        counts.append(int(pd.read_csv(path, header=None).values.sum()))
-    n, e = counts
-    # ogb adds the inverse edges of ogbn-products: the partitions hold E or 2E edges
-    if n != meta['num_nodes'] or meta['num_edges'] not in (e, 2 * e):
-        raise UserError(f"{partitions} was cut from another graph ({meta['num_nodes']} "
-                        f"nodes, {meta['num_edges']} edges) than {dataset} under --root "
-                        f"{root} ({n} nodes, {e} edges): partition it again")
+def check_same_graph(partitions: str, dataset: str, root: str) -> None:
+    """A dataset folder under ``root`` with the partitions' name must hold the data they were
+    cut from (the fingerprint of its raw and split files); without one, the partitions are
+    all there is."""
+    from ..datasets import check_processed, dataset_path
+    from ..distributed import check_folder
+    now = check_processed(dataset, root)
+    if now is not None:
+        check_folder(partitions, None, None, parts=[], source=now,
+                     source_name=f'{dataset} in {dataset_path(dataset, root)}')
 
 
 class PartitionedNodeTrainer:
@@ -71,7 +62,7 @@ class PartitionedNodeTrainer:
         # meta.json is checked before any collective; then each rank checks its own part and
         # all ranks share their verdicts: one error, the same on every rank
         meta = check_folder(args.partitions, args.dataset, world_size_from_env(), parts=[])
-        check_same_graph(args.partitions, meta, args.dataset, args.root)
+        check_same_graph(args.partitions, args.dataset, args.root)
         self.meta = meta
         self.ctx: DistContext = init_context(args.device, timeout_s=args.dist_timeout)
         ctx = self.ctx
@@ -172,16 +163,21 @@ def train_partitioned(args: argparse.Namespace) -> int:
 def partition_dataset(args: argparse.Namespace) -> int:
     """``scripts/partition.py``: METIS parts of the ogbn-* dataset ``args.dataset`` under
     ``args.root`` written to ``args.out`` (``num_parts``, ``seed``, ``overwrite``, ``quiet``)."""
-    from ..datasets import load_node_arrays
+    from ..datasets import dataset_fingerprint, load_node_arrays
     from ..distributed import PartitionError, partition_graph
+    from ..distributed.partition import check_output
+    from ..io.atomic import terminate_cleanly
     if args.num_parts < 1:
         raise UserError(f'--num-parts must be >= 1, got {args.num_parts}')
+    terminate_cleanly()  # SIGTERM: the temporary folder is removed, exit status 143
+    check_output(args.out, args.overwrite)  # before any work
     ei, x, y, split, num_classes = load_node_arrays(args.dataset, args.root)
     try:
         out = partition_graph(args.out, args.dataset, ei, x.numpy(), y, split, args.num_parts,
                               seed=args.seed, overwrite=args.overwrite,
-                              progress=not args.quiet, num_classes=num_classes)
-    except PartitionError as exc:
-        raise UserError(str(exc)) from None
+                              progress=not args.quiet, num_classes=num_classes,
+                              source=dataset_fingerprint(args.dataset, args.root))
+    except (PartitionError, OSError) as exc:
+        raise UserError(' '.join(str(exc).split())) from None
     print(f'{args.num_parts} part(s) of {args.dataset} -> {out}')
     return 0

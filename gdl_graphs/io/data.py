@@ -18,17 +18,19 @@ from __future__ import annotations
 import io
 import json
 import pathlib
-import zipfile
+import pickle
 from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 
 import torch
 from torch_geometric.data import Data, InMemoryDataset
 from torch_geometric.data.data import BaseData
 
-from .atomic import DATASET_MARKER, atomic_folder, holds_only_dataset_files, write_torch
+from .atomic import atomic_folder, check_output, fingerprint_files, is_ours, write_torch
 from .errors import FormatError, PathLike, atomic_path, describe
 
-META_FILE = DATASET_MARKER  # processed/meta.json marks a folder as a dataset we wrote
+META_FILE = 'meta.json'  # processed/meta.json: domain, options, classes, source files
+DATASET_FORMAT = 'gdl_graphs-dataset-v1'  # the marker's format of a dataset folder
+GRAPH_FORMAT = 'gdl_graphs-graph-v1'  # the marker's format of a graph file
 
 
 def _safe_classes() -> list:
@@ -65,68 +67,78 @@ def safe_load(path_or_buffer: Union[PathLike, io.BytesIO], name: Optional[str] =
         _allow_pyg()
         return torch.load(path_or_buffer, map_location='cpu', weights_only=True)
     except Exception as exc:
-        raise FormatError(name, f'not a loadable PyG file ({describe(exc)[:300]})') from None
+        raise FormatError(name, _why_not_loadable(path_or_buffer, exc)) from None
 
 
-def save_data(data: BaseData, path: PathLike) -> pathlib.Path:
-    """Save one graph as PyG does (``torch.save(data, path)``), atomically."""
+# the first bytes of files that are often passed where a torch file is expected
+_MAGIC = ((b'\x89PNG', 'a PNG image'), (b'\xff\xd8\xff', 'a JPEG image'),
+          (b'\x93NUMPY', 'a NumPy .npy array'), (b'ply', 'a PLY mesh'), (b'OFF', 'an OFF mesh'),
+          (b'solid', 'an STL mesh'), (b'glTF', 'a GLB mesh'))
+
+
+def _why_not_loadable(src: Union[PathLike, io.BytesIO], exc: Exception) -> str:
+    """Why ``torch.load`` refused a file, in one line that names a fix: never torch's own
+    advice to load with ``weights_only=False`` (which would run arbitrary code)."""
+    try:
+        if isinstance(src, io.BytesIO):
+            head = src.getvalue()[:8]
+        else:
+            with open(src, 'rb') as f:
+                head = f.read(8)
+    except OSError:
+        head = b''
+    if not head.startswith((b'PK\x03\x04', b'\x80')):  # neither torch's zip nor a pickle
+        kind = next((w for m, w in _MAGIC if head.startswith(m)), None)
+        what = f'it looks like {kind}' if kind else 'no torch.save file format'
+        return (f'not a file written by torch.save ({what}); to make a graph of a file, run '
+                f'gdl-graphs convert FILE -o OUT.pt --as DOMAIN')
+    if isinstance(exc, pickle.UnpicklingError) or 'weights_only' in str(exc):
+        return ('holds Python objects other than tensors and PyG data, which are never '
+                'unpickled here (they could run code); save the graph with '
+                'gdl_graphs.io.save_data or torch.save(data)')
+    return f'not a loadable PyG file ({describe(exc)[:300]})'
+
+
+def save_data(data: BaseData, path: PathLike, source: Optional[str] = None) -> pathlib.Path:
+    """Save one graph as PyG does (``torch.save(data, path)``), atomically, with our marker
+    (:mod:`gdl_graphs.io.atomic`): ``source`` is the fingerprint of what it was built from
+    (default: of the graph itself). Like ``torch.save`` it replaces an existing file;
+    :func:`gdl_graphs.convert` checks its output first."""
     if not isinstance(data, BaseData):
         raise ValueError(f'save_data needs a torch_geometric Data, got {type(data).__name__}')
     path = pathlib.Path(path)
     if path.is_dir():
         raise ValueError(f'{path} is a folder; a graph is written to a file (e.g. graph.pt)')
     with atomic_path(path) as tmp:
-        write_torch(data, tmp)
+        write_torch(data, tmp, GRAPH_FORMAT, source or (lambda f: fingerprint_files([f])))
     return path
 
 
 def is_graph_file(path: PathLike) -> bool:
-    """Whether ``path`` is a file ``torch.save`` wrote (a zip archive holding a pickle), the
-    only kind of file ``overwrite`` replaces."""
-    p = pathlib.Path(path)
-    try:
-        if p.is_symlink() or not p.is_file() or not zipfile.is_zipfile(p):
-            return False
-        with zipfile.ZipFile(p) as z:
-            return any(n.endswith('/data.pkl') for n in z.namelist())
-    except (OSError, zipfile.BadZipFile):
-        return False
+    """Whether ``path`` is a graph file :func:`save_data` wrote (its zip archive carries our
+    marker), the only kind of file ``overwrite`` replaces with a graph."""
+    return is_ours(path, GRAPH_FORMAT, folder=False)
 
 
 def is_dataset_folder(path: PathLike) -> bool:
-    """Whether ``path`` is a dataset folder our writer made and holds nothing else: only
-    ``processed/`` with ``data.pt``, the marker ``meta.json`` and PyG's ``pre_*.pt``. Only such
-    a folder is ever replaced (``overwrite``): a user's files are never deleted."""
-    return holds_only_dataset_files(pathlib.Path(path), complete=True)
+    """Whether ``path`` is a dataset folder our writer made and holds nothing else: its marker
+    ``gdl_graphs.json`` lists every file with its size. Only such a folder is ever replaced
+    (``overwrite``): a user's files are never deleted."""
+    return is_ours(path, DATASET_FORMAT, folder=True)
 
 
-def check_replaceable(path: PathLike, dataset: bool, overwrite: bool = True) -> None:
-    """Raise ``ValueError`` unless an existing ``path`` may be replaced by an output: only with
-    ``overwrite``, and only a dataset folder by a dataset (:func:`is_dataset_folder`) or a graph
-    file by a graph (:func:`is_graph_file`). Nothing else is ever deleted."""
-    p = pathlib.Path(path)
-    if not (p.exists() or p.is_symlink()):
-        return
-    if not overwrite:
-        raise ValueError(f'{p} exists; choose another output or pass overwrite=True '
-                         f'(--overwrite)')
+def check_replaceable(path: PathLike, dataset: bool, overwrite: bool = True,
+                      inputs: Sequence[PathLike] = ()) -> pathlib.Path:
+    """Raise :class:`gdl_graphs.io.atomic.OutputError` (a ``ValueError``) unless ``path`` may
+    be written: see :func:`gdl_graphs.io.atomic.check_output`; only a dataset folder replaces a
+    dataset folder (:func:`is_dataset_folder`) and a graph file a graph file
+    (:func:`is_graph_file`), and only with ``overwrite``. Returns where to write (a link to one
+    of our outputs is followed)."""
     if dataset:
-        if is_dataset_folder(p):
-            return
-        if not p.is_dir() or p.is_symlink():
-            what = 'a file, not a dataset folder'
-        else:
-            extra = sorted(q.name for q in p.iterdir() if q.name != 'processed')[:3]
-            what = (f'a folder that holds other files ({", ".join(extra)})' if extra else
-                    f'not a dataset folder written by gdl-graphs (no processed/{META_FILE} or '
-                    f'other files in processed/)')
-    else:
-        if is_graph_file(p):
-            return
-        what = 'a folder' if p.is_dir() else 'not a graph file written by gdl-graphs ' \
-                                             '(torch.save)'
-    raise ValueError(f'{p} is {what}; refusing to replace it even with --overwrite: remove it '
-                     f'yourself or choose another output')
+        return check_output(path, DATASET_FORMAT, overwrite=overwrite, folder=True,
+                            inputs=inputs, what='a dataset folder written by gdl-graphs')
+    return check_output(path, GRAPH_FORMAT, overwrite=overwrite, folder=False, inputs=inputs,
+                        what='a graph file written by gdl-graphs')
 
 
 def load_data(path: PathLike) -> BaseData:
@@ -303,7 +315,7 @@ def merge_collated(parts: Sequence[Tuple[dict, Dict[str, torch.Tensor]]]
 
 
 def save_dataset(data_list: Sequence[BaseData], root: PathLike, meta: Optional[dict] = None,
-                 overwrite: bool = False) -> pathlib.Path:
+                 overwrite: bool = False, source: Optional[str] = None) -> pathlib.Path:
     """Write graphs as a dataset folder in PyG's standard processed layout, atomically.
 
     The folder is built under a temporary name next to ``root`` and renamed into place, so an
@@ -311,22 +323,26 @@ def save_dataset(data_list: Sequence[BaseData], root: PathLike, meta: Optional[d
     partial folder nor a damaged old one; a killed writer's temporary folder is removed by the
     next write. An existing ``root`` is replaced only with ``overwrite=True``, and only when it
     is a dataset folder this writer made that holds nothing else (:func:`is_dataset_folder`);
-    the new folder is swapped in atomically.
+    the new folder is swapped in atomically. ``source``: the fingerprint of what the graphs
+    were built from, kept in the folder's marker (default: of the graphs themselves).
     """
     if not data_list:
         raise ValueError('save_dataset needs at least one graph')
     data, slices = collate(data_list)
-    return save_collated(data, slices, root, meta, overwrite)
+    return save_collated(data, slices, root, meta, overwrite, source)
 
 
 def save_collated(data: dict, slices: Dict[str, torch.Tensor], root: PathLike,
-                  meta: Optional[dict] = None, overwrite: bool = False) -> pathlib.Path:
+                  meta: Optional[dict] = None, overwrite: bool = False,
+                  source: Optional[str] = None) -> pathlib.Path:
     """:func:`save_dataset` for already collated ``(data.to_dict(), slices)``."""
-    root = pathlib.Path(root)
-    check_replaceable(root, dataset=True, overwrite=overwrite)
+    root = check_replaceable(root, dataset=True, overwrite=overwrite)
     _check_collated(str(root), Data.from_dict(data), slices)
     meta = dict(meta or {})
-    with atomic_folder(root) as tmp:
+    # the marker's fingerprint (default: of data.pt itself); root is checked again right before
+    # the swap: something may have appeared meanwhile
+    with atomic_folder(root, DATASET_FORMAT, source or (lambda: fingerprint_files(
+            [tmp / 'processed' / 'data.pt'])), overwrite=overwrite) as tmp:
         proc = tmp / 'processed'
         proc.mkdir()
         write_torch((data, slices, Data), proc / 'data.pt')
@@ -334,8 +350,6 @@ def save_collated(data: dict, slices: Dict[str, torch.Tensor], root: PathLike,
         write_torch('None', proc / 'pre_filter.pt')
         with open(proc / META_FILE, 'w', encoding='utf-8') as f:
             f.write(json.dumps(meta, indent=1))
-        # checked again right before the swap: something may have appeared meanwhile
-        check_replaceable(root, dataset=True, overwrite=overwrite)
     return root
 
 

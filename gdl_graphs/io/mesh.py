@@ -100,15 +100,18 @@ def _finish(path, pos: np.ndarray, polys, dtype) -> Tuple[Tensor, Tensor]:
 
 
 def _text(path, data: Optional[bytes] = None) -> str:
+    """The text of an OBJ/OFF file. Only ASCII carries meaning in these formats (keywords,
+    numbers, indices); other bytes may appear in comments and names, in any encoding: UTF-8 is
+    decoded as such, anything else byte for byte (Latin-1), so a ``# café`` written by an
+    old exporter is read, and a non-ASCII byte in a number is that line's error."""
     data = check_file(path).read_bytes() if data is None else data
     if b'\x00' in data:
         raise FormatError(path, 'binary data in a text mesh file (a NUL byte): not an '
                                 'OBJ/OFF file?')
     try:
         return data.decode('utf-8-sig')
-    except UnicodeDecodeError as exc:
-        raise FormatError(path, f'not UTF-8 text (byte {exc.start}): not an OBJ/OFF '
-                                f'file?') from None
+    except UnicodeDecodeError:
+        return data.decode('latin-1')
 
 
 # --------------------------------------------------------------------------- OBJ
@@ -218,8 +221,9 @@ def _read_obj_fast(data: bytes) -> Optional[tuple]:
         f = _drop_slash_suffixes(f.tobytes())
     first, stop, sizes = _obj_tokens(f, int(is_f.sum()))
     idx = _obj_ints(f, first, stop)
-    if idx is None or sizes.min() < 3 or idx.min() < 1:
-        return None  # the line-by-line parser names the short face / handles relative indices
+    if idx is None or sizes.min() < 3 or idx.min() < 1 or idx.max() > pos.shape[0]:
+        return None  # the line-by-line parser names the short face or the index out of range
+        # (with its line, as written) and handles relative indices
     return pos, _fan(idx - 1, sizes)
 
 
@@ -236,6 +240,7 @@ def _read_obj_lines(path, text: str, dtype) -> Tuple[Tensor, Tensor]:
     comments after data, odd line breaks, unicode), and the error messages."""
     verts: List[List[float]] = []
     polys: List[List[int]] = []
+    high: Optional[Tuple[int, int]] = None  # (first line, index) of the largest index written
     unknown = 0
     for k, raw in enumerate(text.splitlines(), 1):
         line = raw.split('#', 1)[0].strip()
@@ -260,6 +265,12 @@ def _read_obj_lines(path, text: str, dtype) -> Tuple[Tensor, Tensor]:
                     raise FormatError(path, f'line {k}: {t!r} is not a vertex index') from None
                 if i == 0:
                     raise FormatError(path, f'line {k}: vertex index 0 (OBJ indices start at 1)')
+                if i < 0 and len(verts) + i < 0:
+                    raise FormatError(path, f'line {k}: face index out of range: relative vertex '
+                                            f'{i} referenced, but only {len(verts)} vertices '
+                                            f'come before it')
+                if i > 0 and (high is None or i > high[1]):
+                    high = (k, i)
                 idx.append(i - 1 if i > 0 else len(verts) + i)
             if len(idx) < 3:
                 raise FormatError(path, f'line {k}: a face needs at least 3 vertices, got '
@@ -274,6 +285,10 @@ def _read_obj_lines(path, text: str, dtype) -> Tuple[Tensor, Tensor]:
                                         f"file?")
     if not verts:
         raise FormatError(path, "no vertex lines ('v x y z'): not an OBJ mesh?")
+    if high is not None and high[1] > len(verts):  # as written: OBJ counts from 1
+        raise FormatError(path, f'line {high[0]}: face index out of range: vertex '
+                                f'{str(high[1])[:24]} referenced, but the file has '
+                                f'{len(verts)} vertices (OBJ counts from 1)')
     return _finish(path, np.asarray(verts, dtype=np.float64), polys, dtype)
 
 
