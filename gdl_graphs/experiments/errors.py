@@ -13,12 +13,13 @@ class UserError(ValueError):
 def _one_line_errors() -> tuple:
     from ..datasets import DatasetError
     from ..distributed import DistributedError, PartitionError
-    return UserError, DatasetError, PartitionError, DistributedError
+    from ..io.atomic import OutputError, WriteError
+    return UserError, DatasetError, PartitionError, DistributedError, OutputError, WriteError
 
 
 def cli(main: Callable[[Optional[List[str]]], int], argv: Optional[List[str]] = None) -> int:
     """Run ``main(argv)`` as a command: the user's mistakes (:class:`UserError`, dataset,
-    partition and distributed errors) become one line on stderr and exit status 2, ``Ctrl-C``
+    partition, distributed and output errors, a full disk) become one line on stderr and exit status 2, ``Ctrl-C``
     says how to continue (130), and the process group is closed whatever happens."""
     import torch
     try:
