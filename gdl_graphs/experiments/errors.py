@@ -19,8 +19,9 @@ def _one_line_errors() -> tuple:
 
 def cli(main: Callable[[Optional[List[str]]], int], argv: Optional[List[str]] = None) -> int:
     """Run ``main(argv)`` as a command: the user's mistakes (:class:`UserError`, dataset,
-    partition, distributed and output errors, a full disk) become one line on stderr and exit status 2, ``Ctrl-C``
-    says how to continue (130), and the process group is closed whatever happens."""
+    partition, distributed and output errors, a full disk) become one line on stderr and exit
+    status 2, ``Ctrl-C`` says how to continue (130), and the process group is closed whatever
+    happens."""
     import torch
     try:
         return main(argv)
