@@ -154,13 +154,25 @@ def _transport_failure(exc: RuntimeError) -> bool:
                                    'Broken pipe', 'gloo', 'NCCL', 'Timed out', 'timed out'))
 
 
+def _better(rec: Dict[str, Any], res: Dict[str, float], higher: bool, selection: str) -> bool:
+    best = rec['best_valid']
+    if best is None:
+        return True
+    sign = 1 if higher else -1
+    if selection == 'valid':
+        return sign * res['valid'] > sign * best
+    return sign * res['valid'] >= sign * best and \
+        sign * res['train'] >= sign * rec.get('best_train', res['train'])
+
+
 def run_experiment(args: argparse.Namespace, *, script: str, model_name: str,
                    config: Dict[str, Any], ctx: DistContext, metric: str,
                    setup_run: Callable[[int], RunState],
                    train_epoch: Callable[[RunState, int, int], float],
                    evaluate: Callable[[RunState], Dict[str, float]],
                    higher_is_better: bool = True, info: Optional[Dict[str, Any]] = None,
-                   outputs: Optional[Tuple[str, str, bool]] = None) -> int:
+                   outputs: Optional[Tuple[str, str, bool]] = None,
+                   selection: str = 'valid') -> int:
     """Train ``args.runs`` runs of ``args.epochs`` epochs; return the exit status (0, or
     :data:`STOPPED` after ``--stop-after`` epochs).
 
@@ -177,7 +189,12 @@ def run_experiment(args: argparse.Namespace, *, script: str, model_name: str,
         higher_is_better: how the best validation epoch is chosen.
         info: extra entries of the results JSON (filled in by the trainer as it runs).
         outputs: :func:`prepare_outputs`'s answer when the caller checked them earlier.
+        selection: which epoch a run reports: ``'valid'``, the best validation metric (the
+            first of equals); ``'valid_and_train'``, the last epoch whose validation and
+            training metrics are both at least as good as at the epoch chosen before.
     """
+    if selection not in ('valid', 'valid_and_train'):
+        raise ValueError(f"selection must be 'valid' or 'valid_and_train', got {selection!r}")
     stem = f'{script}_{args.dataset}_{model_name}'
     results_path, ckpt_path, resume = outputs or prepare_outputs(args, stem)
     config = dict(config, epochs=args.epochs)
@@ -223,9 +240,9 @@ def run_experiment(args: argparse.Namespace, *, script: str, model_name: str,
             res = _guarded(ctx, 'evaluation', lambda: evaluate(st))
             rec['epoch_times'].append(seconds)
             rec['curve'].append([epoch, float(loss), res['train'], res['valid'], res['test']])
-            best = rec['best_valid']
-            if best is None or (res['valid'] > best if higher_is_better else res['valid'] < best):
-                rec.update(best_valid=res['valid'], test=res['test'], best_epoch=epoch)
+            if _better(rec, res, higher_is_better, selection):
+                rec.update(best_valid=res['valid'], test=res['test'], best_epoch=epoch,
+                           best_train=res['train'])
             done += 1
             rngs = ctx.gather(rng_state(st.generator))
             if ctx.is_main:
