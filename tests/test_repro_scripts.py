@@ -279,3 +279,22 @@ def test_tu_bad_input(tmp_path, capsys):
         err = capsys.readouterr().err.strip().splitlines()
         assert rc == 2 and len(err) == 1 and needle in err[0], (argv, err)
     assert not (tmp_path / 'out').exists()
+
+
+def test_sparse_rows_linear_gives_the_dense_product_and_gradient():
+    """The CSR input projection: same output and weight gradient as ``F.linear`` on the dense
+    matrix (float64), also after the sparsity pattern changes (the cached CSR is rebuilt)."""
+    from torch_geometric.nn.dense.linear import Linear
+    g = torch.Generator().manual_seed(1)
+    lin = mod_planetoid.SparseRowsLinear(Linear(17, 4, bias=False).double())
+    for density in (0.2, 0.5):
+        x = torch.rand(30, 17, generator=g, dtype=torch.float64)
+        x = x * (torch.rand(30, 17, generator=g, dtype=torch.float64) < density)
+        lin.weight.grad = None
+        lin(x.to_sparse_coo().coalesce()).pow(2).sum().backward()
+        got = lin.weight.grad.clone()
+        lin.weight.grad = None
+        want_out = torch.nn.functional.linear(x, lin.weight)
+        want_out.pow(2).sum().backward()
+        torch.testing.assert_close(lin(x.to_sparse_coo().coalesce()), want_out)
+        torch.testing.assert_close(got, lin.weight.grad)
