@@ -29,6 +29,8 @@ def parse(argv=None):
     for key in ('lr', 'weight_decay', 'dropout'):
         p.add_argument('--' + key.replace('_', '-'), type=float, default=None,
                        help='default: the recipe')
+    p.add_argument('--workers', type=int, default=1,
+                   help='runs trained at once, one process and one thread each (CPU)')
     p.add_argument('--out-dir', default='runs', help='where the results JSON goes')
     p.add_argument('--results', default=None, help='results JSON (default: in --out-dir)')
     p.add_argument('--overwrite', action='store_true', help='replace an earlier results JSON')

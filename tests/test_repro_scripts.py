@@ -298,3 +298,17 @@ def test_sparse_rows_linear_gives_the_dense_product_and_gradient():
         want_out.pow(2).sum().backward()
         torch.testing.assert_close(lin(x.to_sparse_coo().coalesce()), want_out)
         torch.testing.assert_close(got, lin.weight.grad)
+
+
+def test_planetoid_runs_in_worker_processes_are_the_same_runs(tmp_path, capsys):
+    write_planetoid(tmp_path / 'data')
+    base = ['--dataset', 'cora', '--model', 'gcn', '--root', str(tmp_path / 'data'), '--runs',
+            '3', '--epochs', '5', '--quiet', '--device', 'cpu']
+    assert run('planetoid', base + ['--results', str(tmp_path / 'one.json')]) == 0
+    assert run('planetoid', base + ['--workers', '2', '--results',
+                                    str(tmp_path / 'two.json')]) == 0
+    one = json.loads((tmp_path / 'one.json').read_text())
+    two = json.loads((tmp_path / 'two.json').read_text())
+    assert two['workers'] == 2
+    for a, b in zip(one['runs'], two['runs']):
+        assert a['curve'] == b['curve'] and a['test'] == b['test']

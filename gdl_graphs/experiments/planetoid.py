@@ -171,6 +171,8 @@ def options(args) -> Dict[str, float]:
             raise UserError(f'--{key.replace("_", "-")} must be >= 1, got {opt[key]}')
     if args.runs < 1:
         raise UserError(f'--runs must be >= 1, got {args.runs}')
+    if getattr(args, 'workers', 1) < 1:
+        raise UserError(f'--workers must be >= 1, got {args.workers}')
     if opt['patience'] < 0:
         raise UserError(f'--patience must be >= 0 (0: no early stopping), got '
                         f'{opt["patience"]}')
@@ -281,6 +283,29 @@ def run_once(args, opt, data, num_classes: int, run: int, bar) -> Dict:
             'seconds': time.perf_counter() - t0, 'curve': curve}
 
 
+class _Quiet:
+    """A progress bar that shows nothing (runs in worker processes)."""
+
+    def set_postfix(self, *args, **kwargs) -> None:
+        pass
+
+    def update(self, *args) -> None:
+        pass
+
+
+_WORKER: Dict = {}  # set in each worker process by _start_worker (a forked copy)
+
+
+def _start_worker(args, opt, data, num_classes) -> None:
+    torch.set_num_threads(1)
+    _WORKER.update(args=args, opt=opt, data=data, num_classes=num_classes)
+
+
+def _run_in_worker(run: int) -> Dict:
+    w = _WORKER
+    return run_once(w['args'], w['opt'], w['data'], w['num_classes'], run, _Quiet())
+
+
 def train_planetoid(args: argparse.Namespace) -> int:
     """``scripts/planetoid.py``: ``args.runs`` runs of ``args.model`` on ``args.dataset``
     (the recipe's options overridden by those given), one results JSON."""
@@ -294,16 +319,25 @@ def train_planetoid(args: argparse.Namespace) -> int:
     data = data.to(dist.device)
     data.x = sparse_features(data.x, data.edge_index)
     runs = []
-    with tqdm(total=args.runs * opt['epochs'], desc=f'{args.model} on {args.dataset}',
-              unit='epoch', disable=args.quiet, leave=False) as bar:
-        for run in range(args.runs):
-            rec = run_once(args, opt, data, num_classes, run, bar)
-            bar.update(opt['epochs'] - rec['epochs'])  # the epochs early stopping skipped
-            runs.append(rec)
+    workers = min(getattr(args, 'workers', 1), args.runs)
+    if workers > 1 and dist.device.type == 'cpu':
+        # runs are seeded one by one: the same records as one process, in parallel
+        import multiprocessing as mp
+        with mp.get_context('fork').Pool(workers, _start_worker,
+                                         (args, opt, data, num_classes)) as pool:
+            runs = pool.map(_run_in_worker, range(args.runs), chunksize=1)
+    else:
+        with tqdm(total=args.runs * opt['epochs'], desc=f'{args.model} on {args.dataset}',
+                  unit='epoch', disable=args.quiet, leave=False) as bar:
+            for run in range(args.runs):
+                rec = run_once(args, opt, data, num_classes, run, bar)
+                bar.update(opt['epochs'] - rec['epochs'])  # the epochs early stopping skipped
+                runs.append(rec)
     test = [r['test'] for r in runs]
     valid = [r['valid'] for r in runs]
     out = {'script': SCRIPT, 'dataset': args.dataset, 'model': args.model, 'metric': 'acc',
            'config': dict(opt, seed=args.seed, runs=args.runs), 'device': str(dist.device),
+           'workers': workers,
            'torch': torch.__version__, 'num_nodes': int(data.num_nodes),
            'num_edges': int(data.edge_index.size(1)), 'runs': runs,
            'valid_mean': float(np.mean(valid)), 'valid_std': std(valid),
