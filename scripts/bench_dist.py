@@ -47,7 +47,7 @@ def main() -> int:
         build_node_dataset(root, 'ogbn-products', ei, x, y)
     train = ['--root', root, '--device', 'cpu', '--epochs', str(args.epochs), '--runs', '1',
              '--quiet', '--num-layers', '2', '--num-neighbors', '10,5',
-             '--hidden-channels', '128', '--lr', '0.003']
+             '--hidden-channels', '128', '--lr', '0.003', '--overwrite']
     rows = []
     out = osp.join(args.out, 'single')
     run([sys.executable, osp.join(HERE, 'ogbn_products.py'), '--out-dir', out,

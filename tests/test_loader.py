@@ -188,3 +188,40 @@ def test_cuda_matches_properties_and_is_deterministic():
     assert torch.equal(a.edge, b.edge)
     a.node, a.row, a.col, a.edge = a.node.cpu(), a.row.cpu(), a.col.cpu(), a.edge.cpu()
     check_output(ei, a, seeds, [5, 3])
+
+
+def test_one_hop_loop_over_any_graph_store():
+    """The hop loop on a store that answers from Python adjacency lists (brute force) gives the
+    CSR sampler's subgraph, with either way of numbering the nodes."""
+    from gdl_graphs.loader.neighbor import sample_hops
+    g = torch.Generator().manual_seed(3)
+    n = 60
+    ei = torch.randint(0, n, (2, 400), generator=g)
+    csr = NeighborSampler(ei, n)
+
+    class ListStore:
+        num_nodes = n
+
+        def __init__(self):
+            # rows in the CSR's order: by target, then source, then edge id
+            order = sorted(range(ei.size(1)), key=lambda e: (int(ei[1, e]), int(ei[0, e]), e))
+            self.rows = [[e for e in order if int(ei[1, e]) == v] for v in range(n)]
+
+        def degree(self, nodes):
+            return torch.tensor([len(self.rows[int(v)]) for v in nodes], dtype=torch.long)
+
+        def neighbors(self, nodes, offsets):
+            eids = torch.tensor([self.rows[int(v)][int(o)] for v, o in zip(nodes, offsets)],
+                                dtype=torch.long)
+            return ei[0].index_select(0, eids), eids
+
+    store = ListStore()
+    seeds = torch.randperm(n, generator=g)[:7]
+    for fanout in ([3, 2], [-1, 4], [5, 5, 5]):
+        want = csr.sample(seeds, fanout, torch.Generator().manual_seed(1))
+        for dense in (True, False):
+            got = sample_hops(store, seeds, fanout, False, torch.Generator().manual_seed(1),
+                              dense_ids=dense)
+            for key in ('node', 'row', 'col', 'edge'):
+                assert torch.equal(getattr(got, key), getattr(want, key)), (fanout, dense, key)
+            assert got.num_sampled_nodes == want.num_sampled_nodes

@@ -128,7 +128,7 @@ def test_bad_input_one_line_no_partial_files(root, tmp_path, capsys):
     one_line_error(capsys, 'written by ogbg_mol, not ogbn_arxiv')
     ckpt.write_bytes(b'not a checkpoint')
     assert run('ogbg_mol', common + tiny + ['--resume']) == 2
-    one_line_error(capsys, 'not a readable checkpoint')
+    one_line_error(capsys, 'is not a checkpoint of these commands')
 
 
 def test_torchrun_two_cpu_ranks(root, tmp_path):
@@ -174,3 +174,31 @@ def test_numeric_options_one_line_rc2(script, option, value, match, root, tmp_pa
     assert run(script, argv) == 2
     one_line_error(capsys, match)
     assert not out.exists()
+
+
+def test_resume_honours_epochs_and_paths_through_a_file_fail_at_start(root, tmp_path, capsys):
+    """--resume --epochs 3 on an epoch-5 checkpoint stops with one line (it ran to 5 before);
+    the config stores epochs; --results X/r.json and --out-dir X/y with X a file fail before
+    any work, exit 2, one line; a text file given as --checkpoint is never overwritten."""
+    out = tmp_path / 'out'
+    base = ['--root', str(root), '--quiet', '--device', 'cpu', '--out-dir', str(out)] + \
+        TINY['ogbn_arxiv']
+    assert run('ogbn_arxiv', base + ['--epochs', '6', '--runs', '1', '--stop-after', '5']) == 3
+    capsys.readouterr()
+    assert run('ogbn_arxiv', base + ['--epochs', '3', '--runs', '1', '--resume']) == 2
+    one_line_error(capsys, 'is at epoch 5 of run 0, past --epochs 3')
+    assert run('ogbn_arxiv', base + ['--epochs', '6', '--runs', '1', '--resume']) == 0
+    capsys.readouterr()
+    res = json.loads((out / f"{RESULT['ogbn_arxiv']}.json").read_text())
+    assert res['config']['epochs'] == 6 and len(res['runs'][0]['curve']) == 6
+    x = tmp_path / 'X'
+    x.write_text('a file')
+    for extra in (['--results', str(x / 'r.json')], ['--out-dir', str(x / 'y')],
+                  ['--checkpoint', str(x)], ['--checkpoint', str(x), '--overwrite']):
+        argv = ['--root', str(root), '--epochs', '1', '--quiet', '--device', 'cpu'] + \
+            TINY['ogbg_mol'] + (['--out-dir', str(tmp_path / 'o')] if '--out-dir' not in extra
+                                else []) + extra
+        assert run('ogbg_mol', argv) == 2
+        err = capsys.readouterr().err.strip()
+        assert len(err.splitlines()) == 1 and err.startswith('error: ') and 'X' in err, err
+        assert x.read_text() == 'a file' and not (tmp_path / 'o').exists()

@@ -329,8 +329,9 @@ RUN_ALL = textwrap.dedent('''
         err = io.StringIO()
         with contextlib.redirect_stderr(err):
             if argv[0] == 'partition':
-                import _ogb_common, partition
-                rc = _ogb_common.cli(partition.main, argv[1:])
+                import partition
+                from gdl_graphs.experiments import cli
+                rc = cli(partition.main, argv[1:])
             elif argv[0] == 'checkpoint':  # the torch writer every checkpoint goes through
                 import torch
                 try:

@@ -11,7 +11,10 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 import torch
-from _scripts import load_script, run
+from _scripts import run
+
+from gdl_graphs.experiments import planetoid as mod_planetoid
+from gdl_graphs.experiments import tu as mod_tu
 
 
 @pytest.fixture(autouse=True)
@@ -116,7 +119,7 @@ def test_planetoid_reads_the_split_pyg_reads(tmp_path):
     """The script's data is PyG's Planetoid on the generated files: labels in test.index
     order, 500 validation nodes after the labelled ones."""
     label = write_planetoid(tmp_path)
-    mod = load_script('planetoid')
+    mod = mod_planetoid
     data, classes = mod.load(str(tmp_path), 'Cora', download=False)
     assert classes == 3
     assert torch.equal(data.y, torch.from_numpy(label).long())
@@ -126,7 +129,7 @@ def test_planetoid_reads_the_split_pyg_reads(tmp_path):
 
 
 def test_planetoid_recipes_are_the_papers():
-    mod = load_script('planetoid')
+    mod = mod_planetoid
     gcn = mod.recipe('CiteSeer', 'gcn')
     assert (gcn['hidden'], gcn['dropout'], gcn['lr'], gcn['weight_decay'], gcn['epochs']) == \
         (16, 0.5, 0.01, 5e-4, 200)
@@ -146,7 +149,7 @@ def test_planetoid_recipes_are_the_papers():
 def test_sparse_features_give_the_dense_numbers():
     """A model on sparse COO features computes what it computes on the dense matrix (eval),
     and the input dropout keeps each stored entry scaled by 1/(1-p) or zeroes it."""
-    mod = load_script('planetoid')
+    mod = mod_planetoid
     g = torch.Generator().manual_seed(0)
     x = (torch.rand(30, 17, generator=g, dtype=torch.float64) < 0.2).double()
     ei = torch.randint(0, 30, (2, 80), generator=g)
@@ -214,7 +217,8 @@ def test_tu_only_folds_then_merge_is_the_full_run(tmp_path, capsys):
     of one run over all folds: each fold is seeded by itself."""
     write_tu(tmp_path / 'data')
     base = ['--dataset', 'TINY', '--root', str(tmp_path / 'data'), '--folds', '3',
-            '--epochs', '2', '--hidden', '8', '--batch-size', '8', '--quiet', '--device', 'cpu']
+            '--engine', 'per-fold', '--epochs', '2', '--hidden', '8', '--batch-size', '8',
+            '--quiet', '--device', 'cpu']
     assert run('tu', base + ['--results', str(tmp_path / 'full.json')]) == 0
     assert run('tu', base + ['--only-folds', '2,0', '--results', str(tmp_path / 'a.json')]) == 0
     assert run('tu', base + ['--only-folds', '1', '--results', str(tmp_path / 'b.json')]) == 0
@@ -230,9 +234,9 @@ def test_tu_only_folds_then_merge_is_the_full_run(tmp_path, capsys):
 
 
 def test_tu_folds_partition_and_stratify():
-    mod = load_script('tu')
+    mod = mod_tu
     y = np.array([0] * 12 + [1] * 8)
-    splits = mod.folds(y, 4, seed=0)
+    splits = mod.stratified_folds(y, 4, seed=0)
     test = np.concatenate([t for _, t in splits])
     assert sorted(test.tolist()) == list(range(20))
     for train, t in splits:
@@ -243,7 +247,7 @@ def test_tu_folds_partition_and_stratify():
 def test_gin_model_is_the_papers():
     """5 layers incl. the input: 4 GIN layers with 2-layer MLPs, 5 readout heads; GIN-0 keeps
     eps at 0; the readout is a sum, so the scores of a graph do not depend on node order."""
-    mod = load_script('tu')
+    mod = mod_tu
     from gdl_graphs.nn import GINConv
     model = mod.GIN(7, 16, 2, 5, 0.5, train_eps=False).double().eval()
     convs = [m for m in model.modules() if isinstance(m, GINConv)]
@@ -275,3 +279,36 @@ def test_tu_bad_input(tmp_path, capsys):
         err = capsys.readouterr().err.strip().splitlines()
         assert rc == 2 and len(err) == 1 and needle in err[0], (argv, err)
     assert not (tmp_path / 'out').exists()
+
+
+def test_sparse_rows_linear_gives_the_dense_product_and_gradient():
+    """The CSR input projection: same output and weight gradient as ``F.linear`` on the dense
+    matrix (float64), also after the sparsity pattern changes (the cached CSR is rebuilt)."""
+    from torch_geometric.nn.dense.linear import Linear
+    g = torch.Generator().manual_seed(1)
+    lin = mod_planetoid.SparseRowsLinear(Linear(17, 4, bias=False).double())
+    for density in (0.2, 0.5):
+        x = torch.rand(30, 17, generator=g, dtype=torch.float64)
+        x = x * (torch.rand(30, 17, generator=g, dtype=torch.float64) < density)
+        lin.weight.grad = None
+        lin(x.to_sparse_coo().coalesce()).pow(2).sum().backward()
+        got = lin.weight.grad.clone()
+        lin.weight.grad = None
+        want_out = torch.nn.functional.linear(x, lin.weight)
+        want_out.pow(2).sum().backward()
+        torch.testing.assert_close(lin(x.to_sparse_coo().coalesce()), want_out)
+        torch.testing.assert_close(got, lin.weight.grad)
+
+
+def test_planetoid_runs_in_worker_processes_are_the_same_runs(tmp_path, capsys):
+    write_planetoid(tmp_path / 'data')
+    base = ['--dataset', 'cora', '--model', 'gcn', '--root', str(tmp_path / 'data'), '--runs',
+            '3', '--epochs', '5', '--quiet', '--device', 'cpu']
+    assert run('planetoid', base + ['--results', str(tmp_path / 'one.json')]) == 0
+    assert run('planetoid', base + ['--workers', '2', '--results',
+                                    str(tmp_path / 'two.json')]) == 0
+    one = json.loads((tmp_path / 'one.json').read_text())
+    two = json.loads((tmp_path / 'two.json').read_text())
+    assert two['workers'] == 2
+    for a, b in zip(one['runs'], two['runs']):
+        assert a['curve'] == b['curve'] and a['test'] == b['test']

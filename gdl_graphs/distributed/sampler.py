@@ -1,38 +1,26 @@
 """Neighbour sampling across parts, the mini-batch loader over a rank's seeds, and layer-wise
 full-neighbourhood inference with a halo exchange.
 
-:class:`DistNeighborSampler` runs the single-process :class:`~gdl_graphs.loader.NeighborSampler`'s
-algorithm hop by hop, but the frontier's rows live on their owners. Per hop, two batched
-request rounds: the in-degrees of the frontier, then the source and edge id at the sampled
-offsets. The offsets are drawn on the asking rank by the same
-:func:`~gdl_graphs.loader.neighbor.sample_offsets` from the same generator, and the parts keep
-the single-process CSR order within every row, so for the same seeds and the same generator state
-it returns exactly the single-process subgraph (nodes, edges, edge ids, local numbering).
-New nodes are numbered in order of first appearance with a sort, not with a dense
-``[num_nodes]`` table, so a call costs memory in the sampled subgraph only.
+:class:`DistNeighborSampler` runs the single-process sampler's hop loop
+(:func:`gdl_graphs.loader.neighbor.sample_hops`) on a :class:`~gdl_graphs.distributed.DistGraph`
+as its graph store: per hop, two batched request rounds to the owners of the frontier's rows
+(the in-degrees, then the source and edge id at the sampled offsets). The offsets are drawn on
+the asking rank from the same generator, and the parts keep the single-process CSR order within
+every row, so for the same seeds and the same generator state it returns exactly the
+single-process subgraph (nodes, edges, edge ids, local numbering). New nodes are numbered with
+a sorted list, not a dense ``[num_nodes]`` table, so a call costs memory in the sampled
+subgraph only.
 """
 from __future__ import annotations
 
-from typing import Iterator, Optional, Sequence, Tuple
+from typing import Iterator, Optional, Sequence
 
 import torch
 from torch import Tensor
 from torch_geometric.data import Data
 
-from ..core import scatter
-from ..loader.neighbor import SamplerOutput, _check_fanout, sample_offsets
+from ..loader.neighbor import SamplerOutput, check_fanout, sample_hops
 from .graph import DistGraph
-
-
-def _first_appearance(values: Tensor) -> Tuple[Tensor, Tensor]:
-    """The distinct values in order of first appearance, and for every entry the index of its
-    value in that list."""
-    uniq, inverse = torch.unique(values, return_inverse=True)
-    first = scatter(torch.arange(values.numel()), inverse, uniq.numel(), 'min')
-    order = torch.argsort(first)
-    rank_of = torch.empty_like(order)
-    rank_of[order] = torch.arange(order.numel())
-    return uniq.index_select(0, order), rank_of.index_select(0, inverse)
 
 
 class DistNeighborSampler:
@@ -54,46 +42,10 @@ class DistNeighborSampler:
 
     def sample(self, seeds: Tensor, num_neighbors: Sequence[int],
                generator: Optional[torch.Generator] = None) -> SamplerOutput:
-        fanout = _check_fanout(num_neighbors)
-        if not isinstance(seeds, Tensor) or seeds.dim() != 1 or seeds.is_floating_point():
-            raise ValueError('seeds must be a 1-D integer tensor of node ids')
-        seeds = seeds.cpu().long()
-        if seeds.numel() and (int(seeds.min()) < 0 or int(seeds.max()) >= self.num_nodes):
-            raise ValueError(f'seeds must lie in 0 .. {self.num_nodes - 1}, got '
-                             f'{int(seeds.min())} .. {int(seeds.max())}')
-        known, known_local = torch.sort(seeds)
-        if bool((known[1:] == known[:-1]).any()):
-            raise ValueError('seeds hold a node id twice: pass distinct seed nodes')
-        nodes, rows, cols, edges = [seeds], [], [], []
-        n_nodes, n_edges = [seeds.numel()], []
-        frontier, first_local, total = seeds, 0, seeds.numel()
-        for k in fanout:
-            deg = self.graph.degree(frontier)
-            owner, offset = sample_offsets(deg, k, self.replace, generator)
-            src, eid = self.graph.neighbors(frontier.index_select(0, owner), offset)
-            src, eid = src.contiguous(), eid.contiguous()
-            pos = torch.searchsorted(known, src).clamp(max=max(known.numel() - 1, 0))
-            found = known.index_select(0, pos) == src if known.numel() else \
-                torch.zeros_like(src, dtype=torch.bool)
-            row = torch.where(found, known_local.index_select(0, pos) if known.numel()
-                              else src, -1)
-            fresh, which = _first_appearance(src[~found])
-            row[~found] = total + which
-            rows.append(row)
-            cols.append(owner + first_local)
-            edges.append(eid)
-            nodes.append(fresh)
-            n_nodes.append(fresh.numel())
-            n_edges.append(src.numel())
-            known, perm = torch.sort(torch.cat([known, fresh]))
-            known_local = torch.cat([known_local, torch.arange(total, total + fresh.numel())]
-                                    ).index_select(0, perm)
-            first_local, total = total, total + fresh.numel()
-            frontier = fresh
-        empty = torch.zeros(0, dtype=torch.long)
-        cat = (lambda xs: torch.cat(xs) if xs else empty)
-        return SamplerOutput(torch.cat(nodes), cat(rows), cat(cols), cat(edges),
-                             int(seeds.numel()), n_nodes, n_edges)
+        if isinstance(seeds, Tensor) and seeds.dim() == 1 and not seeds.is_floating_point():
+            seeds = seeds.cpu().long()
+        return sample_hops(self.graph, seeds, num_neighbors, self.replace, generator,
+                           dense_ids=False)
 
 
 class DistNeighborLoader:
@@ -122,7 +74,7 @@ class DistNeighborLoader:
             raise ValueError(f'num_batches must be >= 1, got {num_batches}')
         self.graph = graph
         self.sampler = DistNeighborSampler(graph, replace)
-        self.num_neighbors = _check_fanout(num_neighbors)
+        self.num_neighbors = check_fanout(num_neighbors)
         self.input_nodes = input_nodes.view(-1).long().cpu()
         self.num_batches, self.shuffle, self.generator = int(num_batches), shuffle, generator
 

@@ -21,7 +21,7 @@ generator in the main process, so a run is reproducible for any ``num_workers``.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Iterator, List, Optional, Sequence, Tuple
+from typing import Iterator, List, Optional, Protocol, Sequence, Tuple
 
 import torch
 from torch import Tensor
@@ -52,7 +52,7 @@ class SamplerOutput:
         return torch.stack([self.row, self.col])
 
 
-def _check_fanout(num_neighbors: Sequence[int]) -> List[int]:
+def check_fanout(num_neighbors: Sequence[int]) -> List[int]:
     if isinstance(num_neighbors, int) or not len(num_neighbors):
         raise ValueError(f'num_neighbors must be a non-empty list with one fan-out per hop '
                          f'(e.g. [15, 10, 5]; -1 takes all neighbours), got {num_neighbors!r}')
@@ -107,6 +107,134 @@ def sample_offsets(deg: Tensor, k: int, replace: bool,
     return torch.cat([own_small, own_big]), torch.cat([off_small, off_big])
 
 
+class GraphStore(Protocol):
+    """What the hop loop asks of a graph (:func:`sample_hops`): the in-degrees of nodes, and
+    the source and edge id of chosen in-edges. :class:`NeighborSampler` answers from its CSR;
+    :class:`gdl_graphs.distributed.DistGraph` asks the owners of the rows."""
+
+    num_nodes: int
+
+    def degree(self, nodes: Tensor) -> Tensor:
+        """In-degree of every node of ``nodes``."""
+
+    def neighbors(self, nodes: Tensor, offsets: Tensor) -> Tuple[Tensor, Tensor]:
+        """``(source, edge id)`` of in-edge ``offsets[i]`` of ``nodes[i]`` (CSR row order)."""
+
+
+class _DenseIds:
+    """Local ids of the sampled nodes in a ``[num_nodes]`` table (fast; memory in the graph)."""
+
+    def __init__(self, seeds: Tensor, num_nodes: int):
+        dev = seeds.device
+        self.assoc = torch.full((num_nodes,), -1, dtype=torch.long, device=dev)
+        self.assoc[seeds] = torch.arange(seeds.numel(), device=dev)
+        if bool((self.assoc[seeds] != torch.arange(seeds.numel(), device=dev)).any()):
+            raise ValueError('seeds hold a node id twice: pass distinct seed nodes')
+        self.num_nodes, self.total = num_nodes, seeds.numel()
+
+    def add(self, src: Tensor) -> Tuple[Tensor, Tensor]:
+        new = self.assoc.index_select(0, src) < 0
+        cand = src[new]
+        if cand.numel():  # first appearance of each new node, without a sort
+            ar = torch.arange(cand.numel(), device=src.device)
+            first = scatter(ar, cand, self.num_nodes, 'min')
+            fresh = cand[first.index_select(0, cand) == ar]
+        else:
+            fresh = cand
+        self.assoc[fresh] = torch.arange(self.total, self.total + fresh.numel(),
+                                         device=src.device)
+        self.total += fresh.numel()
+        return self.assoc.index_select(0, src), fresh
+
+
+class _SortedIds:
+    """Local ids of the sampled nodes in a sorted list (memory in the subgraph only)."""
+
+    def __init__(self, seeds: Tensor):
+        self.known, self.local = torch.sort(seeds)
+        if bool((self.known[1:] == self.known[:-1]).any()):
+            raise ValueError('seeds hold a node id twice: pass distinct seed nodes')
+        self.total = seeds.numel()
+
+    def add(self, src: Tensor) -> Tuple[Tensor, Tensor]:
+        known = self.known
+        if known.numel():
+            pos = torch.searchsorted(known, src).clamp(max=known.numel() - 1)
+            found = known.index_select(0, pos) == src
+            row = torch.where(found, self.local.index_select(0, pos), -1)
+        else:
+            found = torch.zeros_like(src, dtype=torch.bool)
+            row = torch.full_like(src, -1)
+        fresh, which = _first_appearance(src[~found])
+        row[~found] = self.total + which
+        self.known, perm = torch.sort(torch.cat([known, fresh]))
+        self.local = torch.cat([self.local, torch.arange(self.total, self.total + fresh.numel(),
+                                                         device=src.device)]).index_select(0, perm)
+        self.total += fresh.numel()
+        return row, fresh
+
+
+def _first_appearance(values: Tensor) -> Tuple[Tensor, Tensor]:
+    """The distinct values in order of first appearance, and for every entry the index of its
+    value in that list."""
+    uniq, inverse = torch.unique(values, return_inverse=True)
+    first = scatter(torch.arange(values.numel(), device=values.device), inverse, uniq.numel(),
+                    'min')
+    order = torch.argsort(first)
+    rank_of = torch.empty_like(order)
+    rank_of[order] = torch.arange(order.numel(), device=values.device)
+    return uniq.index_select(0, order), rank_of.index_select(0, inverse)
+
+
+def sample_hops(store: GraphStore, seeds: Tensor, num_neighbors: Sequence[int],
+                replace: bool = False, generator: Optional[torch.Generator] = None,
+                dense_ids: bool = True) -> SamplerOutput:
+    """The hop loop of every neighbour sampler: per hop, the in-degrees of the frontier
+    (``store.degree``), the sampled offsets (:func:`sample_offsets`, drawn here from
+    ``generator``), their sources and edge ids (``store.neighbors``); new nodes are numbered
+    in order of first appearance, after the seeds.
+
+    Args:
+        store: the graph (:class:`GraphStore`).
+        seeds: distinct seed nodes (1-D integer tensor).
+        num_neighbors: fan-out per hop (``-1``: all neighbours).
+        replace: sample with replacement.
+        generator: the random draws (the same state gives the same subgraph on any store).
+        dense_ids: number nodes with a ``[num_nodes]`` table (fast) instead of a sorted list
+            (memory in the subgraph only); the numbers are the same.
+    """
+    fanout = check_fanout(num_neighbors)
+    if not isinstance(seeds, Tensor) or seeds.dim() != 1 or seeds.is_floating_point():
+        raise ValueError('seeds must be a 1-D integer tensor of node ids')
+    n = store.num_nodes
+    if seeds.numel() and (int(seeds.min()) < 0 or int(seeds.max()) >= n):
+        raise ValueError(f'seeds must lie in 0 .. {n - 1} (the graph has {n} nodes), got '
+                         f'{int(seeds.min())} .. {int(seeds.max())}')
+    ids = _DenseIds(seeds, n) if dense_ids else _SortedIds(seeds)
+    nodes, rows, cols, edges = [seeds], [], [], []
+    n_nodes, n_edges = [seeds.numel()], []
+    frontier, first_local = seeds, 0
+    for k in fanout:
+        deg = store.degree(frontier)
+        owner, offset = sample_offsets(deg, k, replace, generator)
+        src, eid = store.neighbors(frontier.index_select(0, owner), offset)
+        src, eid = src.contiguous(), eid.contiguous()
+        first_local_next = ids.total
+        row, fresh = ids.add(src)
+        rows.append(row)
+        cols.append(owner + first_local)
+        edges.append(eid)
+        nodes.append(fresh)
+        n_nodes.append(fresh.numel())
+        n_edges.append(src.numel())
+        first_local = first_local_next
+        frontier = fresh
+    empty = torch.zeros(0, dtype=torch.long, device=seeds.device)
+    cat = (lambda xs: torch.cat(xs) if xs else empty)
+    return SamplerOutput(torch.cat(nodes), cat(rows), cat(cols), cat(edges), int(seeds.numel()),
+                         n_nodes, n_edges)
+
+
 class NeighborSampler:
     r"""Sample multi-hop neighbourhoods of seed nodes from a CSR of ``edge_index``.
 
@@ -144,57 +272,24 @@ class NeighborSampler:
         out.device = torch.device(device)
         return out
 
-    def _positions(self, nodes: Tensor, k: int, generator: Optional[torch.Generator]):
-        """CSR positions of the sampled in-edges of ``nodes`` and the node (index into
-        ``nodes``) each belongs to."""
-        deg = self.deg.index_select(0, nodes)
-        owner, offset = sample_offsets(deg, k, self.replace, generator)
-        return self.rowptr.index_select(0, nodes).index_select(0, owner) + offset, owner
+    def degree(self, nodes: Tensor) -> Tensor:
+        """In-degree of every node of ``nodes`` (:class:`GraphStore`)."""
+        return self.deg.index_select(0, nodes)
+
+    def neighbors(self, nodes: Tensor, offsets: Tensor) -> Tuple[Tensor, Tensor]:
+        """Source and edge id of in-edge ``offsets[i]`` of ``nodes[i]`` (:class:`GraphStore`)."""
+        pos = self.rowptr.index_select(0, nodes) + offsets
+        return self.col.index_select(0, pos), self.perm.index_select(0, pos)
 
     def sample(self, seeds: Tensor, num_neighbors: Sequence[int],
                generator: Optional[torch.Generator] = None) -> SamplerOutput:
-        """Sample ``len(num_neighbors)`` hops around ``seeds`` (distinct node ids).
+        """Sample ``len(num_neighbors)`` hops around ``seeds`` (distinct node ids) with
+        :func:`sample_hops`.
 
         ``num_neighbors[h]`` is the fan-out of hop ``h`` (``-1``: all neighbours)."""
-        fanout = _check_fanout(num_neighbors)
-        if not isinstance(seeds, Tensor) or seeds.dim() != 1 or seeds.is_floating_point():
-            raise ValueError('seeds must be a 1-D integer tensor of node ids')
-        seeds = seeds.to(self.device, torch.long)
-        if seeds.numel() and (int(seeds.min()) < 0 or int(seeds.max()) >= self.num_nodes):
-            raise ValueError(f'seeds must lie in 0 .. {self.num_nodes - 1} (the graph has '
-                             f'{self.num_nodes} nodes), got {int(seeds.min())} .. '
-                             f'{int(seeds.max())}')
-        assoc = torch.full((self.num_nodes,), -1, dtype=torch.long, device=self.device)
-        assoc[seeds] = torch.arange(seeds.numel(), device=self.device)
-        if bool((assoc[seeds] != torch.arange(seeds.numel(), device=self.device)).any()):
-            raise ValueError('seeds hold a node id twice: pass distinct seed nodes')
-        nodes, rows, cols, edges = [seeds], [], [], []
-        n_nodes, n_edges = [seeds.numel()], []
-        frontier, first_local, total = seeds, 0, seeds.numel()
-        for k in fanout:
-            pos, owner = self._positions(frontier, k, generator)
-            src = self.col.index_select(0, pos)
-            new = assoc.index_select(0, src) < 0
-            cand = src[new]
-            if cand.numel():  # first appearance of each new node, without a sort
-                ar = torch.arange(cand.numel(), device=self.device)
-                first = scatter(ar, cand, self.num_nodes, 'min')
-                fresh = cand[first.index_select(0, cand) == ar]
-            else:
-                fresh = cand
-            assoc[fresh] = torch.arange(total, total + fresh.numel(), device=self.device)
-            rows.append(assoc.index_select(0, src))
-            cols.append(owner + first_local)
-            edges.append(self.perm.index_select(0, pos))
-            nodes.append(fresh)
-            n_nodes.append(fresh.numel())
-            n_edges.append(pos.numel())
-            first_local, total = total, total + fresh.numel()
-            frontier = fresh
-        empty = torch.zeros(0, dtype=torch.long, device=self.device)
-        cat = (lambda xs: torch.cat(xs) if xs else empty)
-        return SamplerOutput(torch.cat(nodes), cat(rows), cat(cols), cat(edges),
-                             int(seeds.numel()), n_nodes, n_edges)
+        if isinstance(seeds, Tensor) and seeds.dim() == 1 and not seeds.is_floating_point():
+            seeds = seeds.to(self.device, torch.long)
+        return sample_hops(self, seeds, num_neighbors, self.replace, generator)
 
 
 class _Identity(torch.utils.data.Dataset):
@@ -259,7 +354,7 @@ class NeighborLoader(torch.utils.data.DataLoader):
         for key in ('sampler', 'batch_sampler', 'collate_fn'):
             if key in kwargs:
                 raise ValueError(f'NeighborLoader sets {key} itself; do not pass it')
-        self.num_neighbors = _check_fanout(num_neighbors)
+        self.num_neighbors = check_fanout(num_neighbors)
         self.data = data
         n = data.num_nodes
         self.node_sampler = NeighborSampler(data.edge_index, n, replace=replace)

@@ -4,9 +4,9 @@ from .deepsets import DeepSets, PointNet
 from .gem import GEMNet, NormGate
 from .gnn import GNN
 from .graclus_net import GraclusNet
-from .ogb import MolGNN, MolNodeGNN, NodeGNN, mol_gnn
+from .ogb import AtomGIN, MolGNN, MolNodeGNN, NodeGNN, mol_gnn
 from .registry import available, create, get, register
 
-__all__ = ['available', 'create', 'get', 'register', 'GNN', 'MolGNN', 'MolNodeGNN', 'NodeGNN',
-           'mol_gnn', 'LatticeLeNet', 'torch_lenet', 'DeepSets', 'PointNet', 'GraclusNet',
-           'GEMNet', 'NormGate']
+__all__ = ['available', 'create', 'get', 'register', 'GNN', 'AtomGIN', 'MolGNN', 'MolNodeGNN',
+           'NodeGNN', 'mol_gnn', 'LatticeLeNet', 'torch_lenet', 'DeepSets', 'PointNet',
+           'GraclusNet', 'GEMNet', 'NormGate']
