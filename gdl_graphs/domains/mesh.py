@@ -70,30 +70,14 @@ from ..core.mesh import (
 # geodesic_distance, geodesic_patches and GeodesicPatches moved to gdl_graphs.geodesics; the
 # names here are aliases kept for one release
 from ..geodesics import GeodesicPatches, geodesic_distance, geodesic_patches
-from ..geodesics.mesh import (
-    check_face as _check_face,
-)
-from ..geodesics.mesh import (
-    check_pos as _check_pos,
-)
-from ..geodesics.mesh import (
-    clean_faces as _clean_faces,
-)
-from ..geodesics.mesh import (
-    face_geometry as _face_geometry,
-)
-from ..geodesics.mesh import (
-    undirected_edges as _undirected_edges,
-)
-from ..geodesics.mesh import (
-    vertex_normals as _vertex_normals,
-)
-from ..geodesics.mesh import (
-    with_attributes as _with_attributes,
-)
-from ..geodesics.mesh import (
-    zero_area as _zero_area,
-)
+from ..geodesics import mesh as _mesh
+
+FALLBACK_NORMAL = _mesh.FALLBACK_NORMAL
+# the mesh checks and face geometry live in gdl_graphs.geodesics.mesh (the solvers share them)
+_check_pos, _check_face, _clean_faces = _mesh.check_pos, _mesh.check_face, _mesh.clean_faces
+_face_geometry, _zero_area = _mesh.face_geometry, _mesh.zero_area
+_undirected_edges, _vertex_normals = _mesh.undirected_edges, _mesh.vertex_normals
+_with_attributes, pow2_scale = _mesh.with_attributes, _mesh.pow2_scale
 
 __all__ = ['mesh_to_graph', 'mesh_report', 'MeshReport', 'change_gauge', 'transform_features',
            'ChangeGauge', 'MeshToGraph', 'vertex_normals', 'angle_defect', 'torus_mesh',
@@ -135,7 +119,7 @@ def mesh_report(pos: Tensor, face: Tensor) -> MeshReport:
     """Count the defects of a triangle mesh (boundaries, non-manifold edges, duplicate,
     degenerate and zero-area faces, unreferenced vertices)."""
     pos = _check_pos(pos)
-    return _report(pos, _check_face(face, pos.size(0)))
+    return _report(pos * pow2_scale(pos), _check_face(face, pos.size(0)))
 
 
 def _report(pos: Tensor, face: Tensor) -> MeshReport:
@@ -176,7 +160,7 @@ def vertex_normals(pos: Tensor, face: Tensor) -> Tensor:
     """Angle-weighted unit vertex normals ``[N, 3]`` (fallback ``(0, 0, 1)`` where undefined).
     ``face`` is ``[3, F]`` (PyG's layout)."""
     pos = _check_pos(pos)
-    return _vertex_normals(pos, _check_face(face, pos.size(0)))
+    return _vertex_normals(pos * pow2_scale(pos), _check_face(face, pos.size(0)))
 
 
 def angle_defect(pos: Tensor, face: Tensor) -> Tensor:
@@ -184,7 +168,7 @@ def angle_defect(pos: Tensor, face: Tensor) -> Tensor:
     (a closed surface sums to ``2 pi`` times its Euler characteristic)."""
     pos = _check_pos(pos)
     face = _check_face(face, pos.size(0))
-    _, _, angles = _face_geometry(pos, face)
+    _, _, angles = _face_geometry(pos * pow2_scale(pos), face)
     return 2 * math.pi - scatter(angles.reshape(-1), face.reshape(-1), pos.size(0), 'sum')
 
 
@@ -209,7 +193,7 @@ def mesh_to_graph(pos: Tensor, face: Tensor, repair: bool = True,
     face = _check_face(face, pos.size(0))
     n = pos.size(0)
     if not repair:
-        rep = _report(pos, face)
+        rep = _report(pos * pow2_scale(pos), face)
         if rep.defects():
             what = ', '.join(f'{v} {k.replace("_", " ")}' for k, v in rep.defects())
             raise ValueError(f'the mesh has defects ({what}); pass repair=True to repair them '
@@ -223,14 +207,19 @@ def mesh_to_graph(pos: Tensor, face: Tensor, repair: bool = True,
         new = torch.full((n,), -1, dtype=torch.long, device=pos.device)
         new[vertex_id] = torch.arange(vertex_id.numel(), device=pos.device)
         pos, face, n = pos[vertex_id], new[face], vertex_id.numel()
-    normal = _vertex_normals(pos, face)
+    # the geometry of the mesh rescaled by a power of two (exact): no overflow of squared
+    # lengths at float32 1e20, no underflow at 1e-20; lengths are scaled back
+    scale = pow2_scale(pos)
+    scaled = pos * scale
+    normal = _vertex_normals(scaled, face)
     frame = frame_from_normal(normal)
     und, _ = _undirected_edges(face, n)
     src = torch.cat([und[0], und[1]])
     dst = torch.cat([und[1], und[0]])
     order = torch.argsort(dst * max(n, 1) + src)
     edge_index = torch.stack([src[order], dst[order]])
-    coords, conn = edge_geometry(pos, normal, frame, edge_index)
+    coords, conn = edge_geometry(scaled, normal, frame, edge_index)
+    coords = torch.cat([coords[:, :1] / scale, coords[:, 1:]], 1)
     data = Data(pos=pos, face=face.t().contiguous(), edge_index=edge_index, normal=normal,
                 frame=frame, edge_coords=coords, connection=conn, num_nodes=n)
     if vertex_id is not None:
