@@ -7,20 +7,28 @@ import torch
 from torch import Tensor
 from torch.nn import Parameter, ParameterDict
 
-from ..core import Adjacency, GDLConv, cached, degree, matmul, plain, scatter
+from ..core import Adjacency, GDLConv, cached, degree, matmul, plain
 from ..core.mesh import check_types, types_dim
+from ._common import check_patch_radius, relative_radius
 
 
-def radial_basis(r: Tensor, target: Tensor, num_nodes: int, num_radial: int) -> Tensor:
-    """Radial features ``[E, R]`` of the edge lengths relative to the mean incoming edge
-    length at the target (scale invariant, gauge invariant): ``R = 1`` gives the constant 1;
-    otherwise Gaussians of width ``1 / (R - 1)`` centred at ``0.5 .. 1.5``."""
+def radial_basis(r: Tensor, target: Tensor, num_nodes: int, num_radial: int, radius=None,
+                 batch: Optional[Tensor] = None) -> Tensor:
+    """Radial features ``[E, R]`` of the edge lengths (scale invariant, gauge invariant):
+    ``R = 1`` gives the constant 1. Without ``radius``: Gaussians of width ``1 / (R - 1)``
+    centred at ``0.5 .. 1.5`` of the length relative to the mean incoming edge length at the
+    target; with the geodesic disk ``radius`` (a float, or per graph / node as
+    :func:`gdl_graphs.nn._common.relative_radius` reads it): Gaussians of width ``1 / 2R``
+    centred at ``(k + 1/2) / R`` of ``r / radius``."""
     if num_radial == 1:
         return r.new_ones(r.size(0), 1)
-    mean = scatter(r, target, num_nodes, 'mean').index_select(0, target)
-    rel = r / mean.clamp(min=torch.finfo(r.dtype).tiny)
-    centers = torch.linspace(0.5, 1.5, num_radial, dtype=r.dtype, device=r.device)
-    width = 1.0 / (num_radial - 1)
+    rel = relative_radius(r, target, num_nodes, radius, batch, 'GEMConv')
+    if radius is None:
+        centers = torch.linspace(0.5, 1.5, num_radial, dtype=r.dtype, device=r.device)
+        width = 1.0 / (num_radial - 1)
+    else:
+        centers = (torch.arange(num_radial, dtype=r.dtype, device=r.device) + 0.5) / num_radial
+        width = 0.5 / num_radial
     return torch.exp(-0.5 * ((rel.unsqueeze(-1) - centers) / width) ** 2)
 
 
@@ -96,23 +104,28 @@ class GEMConv(GDLConv):
         in_types: multiplicities ``(c_0, ..., c_M)`` of the input irreps.
         out_types: multiplicities of the output irreps.
         num_radial: radial basis functions of the edge length relative to the mean incoming
-            edge length (``1``, default: angular kernel only, as in the paper's 1-ring).
+            edge length, or to the geodesic disk radius when one is given (``1``, default:
+            angular kernel only, as in the paper's 1-ring).
         aggr: ``'mean'`` (default) or ``'sum'``.
         bias: learn a bias on the rho_0 outputs.
+        radius: the default geodesic disk radius of the patches (``data.radius``), as
+            ``forward``'s, which overrides it.
 
     Shapes:
         x ``[N, c_0 + 2 (c_1 + ... + c_M)]``, edge_index ``[2, E]``, edge_coords ``[E, 2]``
-        (r, theta), connection ``[E]`` -> ``[N, d_0 + 2 (d_1 + ... + d_M')]``.
+        (r, theta), connection ``[E]``, radius (optional: a float, ``[B]`` per graph with
+        batch ``[N]``, or ``[N]`` per node) -> ``[N, d_0 + 2 (d_1 + ... + d_M')]``.
     """
 
     def __init__(self, in_types: Sequence[int], out_types: Sequence[int], num_radial: int = 1,
-                 aggr: str = 'mean', bias: bool = True, **kwargs):
+                 aggr: str = 'mean', bias: bool = True, radius=None, **kwargs):
         if aggr not in ('mean', 'sum', 'add'):
             raise ValueError(f"GEMConv aggregates with 'mean' or 'sum', got {aggr!r}")
         # the messages carry 1 / deg for 'mean' (a fixed, geometry-only weight): the sum of
         # propagate is then the mean
         super().__init__(aggr='sum', **kwargs)
         self.gem_aggr = 'sum' if aggr == 'add' else aggr
+        self.radius = check_patch_radius(radius, 'GEMConv')
         self.in_types = check_types(in_types, 'in_types')
         self.out_types = check_types(out_types, 'out_types')
         if int(num_radial) < 1:
@@ -206,20 +219,24 @@ class GEMConv(GDLConv):
         return out
 
     def _phases(self, m: int, edge_index: Tensor, edge_coords: Tensor, connection: Tensor,
-                num_nodes: int, dtype: torch.dtype) -> Tensor:
+                num_nodes: int, dtype: torch.dtype, radius=None,
+                batch: Optional[Tensor] = None) -> Tensor:
         """Per-edge values ``[E, S, P]`` for output order ``m`` (geometry only, built once per
         graph and cached on its tensors): the phase of source ``s`` for output part ``p``
         (``P = 1`` for ``m = 0``, else real and imaginary parts), times the radial profile
         (and ``1 / deg`` for ``aggr='mean'``)."""
         sources = self._sources(m)
+        # the radius is part of the geometry: a number in the key, tensors by identity
+        radii = tuple(t for t in (radius, batch) if isinstance(t, Tensor))
         key = ('gem', m, tuple(sources), self.num_radial, self.gem_aggr, dtype, num_nodes,
-               self.flow)
+               self.flow, None if isinstance(radius, Tensor) else radius, len(radii))
 
         def build():
             dst = edge_index[1] if self.flow == 'source_to_target' else edge_index[0]
             theta = edge_coords[:, 1].to(dtype)
             psi = connection.to(dtype) - theta
-            rad = radial_basis(edge_coords[:, 0].to(dtype), dst, num_nodes, self.num_radial)
+            rad = radial_basis(edge_coords[:, 0].to(dtype), dst, num_nodes, self.num_radial,
+                               radius, batch)
             if self.gem_aggr == 'mean':
                 deg = degree(dst, num_nodes, dtype).clamp(min=1)
                 rad = rad / deg.index_select(0, dst).unsqueeze(-1)
@@ -234,14 +251,18 @@ class GEMConv(GDLConv):
                 cols.append(torch.stack(vals, -1))
             return torch.stack(cols, 1)                                  # [E, S, P]
 
-        return cached((edge_index, edge_coords, connection), key, build)
+        return cached((edge_index, edge_coords, connection) + radii, key, build)
 
     # ------------------------------------------------------------------ forward
 
     def forward(self, x: Tensor, edge_index: Tensor, edge_coords: Optional[Tensor] = None,
-                connection: Optional[Tensor] = None) -> Tensor:
-        """Geometry (``edge_coords``, ``connection``) is treated as constant: the per-graph
-        phase tables are cached on these tensors and receive no gradient."""
+                connection: Optional[Tensor] = None, radius=None,
+                batch: Optional[Tensor] = None) -> Tensor:
+        """Geometry (``edge_coords``, ``connection``, ``radius``) is treated as constant: the
+        per-graph phase tables are cached on these tensors and receive no gradient. ``radius``
+        (default: the constructor's) and ``batch`` scale the radial basis by the geodesic
+        disk radius of every node's graph (``radius=batch.radius, batch=batch.batch`` for a
+        mini-batch of patch graphs)."""
         if edge_coords is None or connection is None:
             raise ValueError('GEMConv needs edge_coords [E, 2] and connection [E]: build the '
                              'graph with gdl_graphs.domains.mesh.mesh_to_graph or '
@@ -253,6 +274,7 @@ class GEMConv(GDLConv):
                              f'{num_edges}, got {list(edge_coords.shape)} and '
                              f'{list(connection.shape)}')
         n = x.size(0)
+        radius = check_patch_radius(self.radius if radius is None else radius, 'GEMConv')
         w_self = self._self_matrix()
         out = x.new_zeros(n, self.out_channels) if w_self is None else x @ w_self
         parts = []
@@ -264,7 +286,8 @@ class GEMConv(GDLConv):
             if not sources:
                 parts.append(x.new_zeros(n, width))
                 continue
-            phase = self._phases(m, plain(edge_index), edge_coords, connection, n, x.dtype)
+            phase = self._phases(m, plain(edge_index), edge_coords, connection, n, x.dtype,
+                                 radius, batch)
             w = torch.cat([self._source_matrix(m, s) for s in sources], 1)   # [D_in, S d]
             q = x @ w                                                        # [N, S d]
             y = self.propagate(edge_index, q=q, phase=phase, size=(n, n))    # [N, P d]
