@@ -213,3 +213,25 @@ def test_potpourri3d_refusal_is_reported_as_the_library_s():
     assert 'non-manifold' not in msg.split('(')[0]
     # the other solvers accept it
     assert geodesic_patches(pos, face, 0.5).edge_index.size(1) > 0
+
+
+def test_heat_with_the_intrinsic_delaunay_laplacian():
+    pytest.importorskip('robust_laplacian')
+    from gdl_graphs.geodesics import HeatSolver
+    ico = icosphere(2)
+    # a Delaunay mesh: the intrinsic-Delaunay Laplacian is the cotan one (up to the 1e-5
+    # mollification of robust-laplacian)
+    a = geodesic_patches(ico.pos, ico.face, 0.5, solver=HeatSolver('cotan'))
+    b = geodesic_patches(ico.pos, ico.face, 0.5, solver=HeatSolver('intrinsic'))
+    assert torch.equal(a.edge_index, b.edge_index)
+    assert torch.allclose(a.edge_coords[:, 0], b.edge_coords[:, 0], atol=1e-4)
+    assert float(wrap(a.edge_coords[:, 1] - b.edge_coords[:, 1]).abs().max()) < 1e-3
+    # and a non-manifold fin
+    n = ico.num_nodes
+    f0 = ico.face[:, 0]
+    pos = torch.cat([ico.pos, torch.tensor([[0.0, 0.0, 3.0]], dtype=torch.float64)])
+    face = torch.cat([ico.face, torch.tensor([[int(f0[0])], [int(f0[1])], [n]])], 1)
+    g = geodesic_patches(pos, face, 0.5, solver=HeatSolver('intrinsic'))
+    assert bool(torch.isfinite(g.edge_coords).all()) and g.edge_index.size(1) > 0
+    with pytest.raises(ValueError, match="laplacian must be 'cotan' or 'intrinsic'"):
+        HeatSolver('robust')

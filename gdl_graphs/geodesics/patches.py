@@ -186,17 +186,17 @@ def geodesic_patches(pos: Tensor, face: Tensor, radius: float, margin: Optional[
     used = np.zeros(n, dtype=bool)
     used[f.reshape(-1)] = True
     centres_all = np.nonzero(used)[0]
-    tree = cKDTree(v)
     # every crop holds its centre's Euclidean ball of this radius, so its centre's whole fan
     reach = max(r + margin * h, 1.001 * float(lengths.max(initial=0.0)))
-    vf = sp.csr_matrix((np.ones(f.size, dtype=np.int32), (f.reshape(-1),
-                        np.repeat(np.arange(len(f)), 3))), shape=(n, len(f)))
     out, start = [], 0
     direct = solver.solve_centres(centres_all, reach, r) if centres_all.size else None
     if direct is not None:
-        orig, centre, rho, theta, conn = direct
-        out.append((orig, centre, rho, theta, conn))
+        out.append(direct)
         start = centres_all.size
+    else:
+        tree = cKDTree(v)
+        vf = sp.csr_matrix((np.ones(f.size, dtype=np.int32), (f.reshape(-1),
+                            np.repeat(np.arange(len(f)), 3))), shape=(n, len(f)))
     while start < centres_all.size:
         # grow the chunk until it holds about max_chunk vertex copies
         centres = centres_all[start:start + min(centres_all.size - start, 4096)]
@@ -217,10 +217,13 @@ def _patch_data(pos, face, normal, frame, out, n, radius, scale) -> Data:
     src, dst, rho, theta, conn = (np.concatenate([o[k] for o in out]) if out else
                                   np.zeros(0) for k in range(5))
     src, dst = src.astype(np.int64), dst.astype(np.int64)
-    order = np.lexsort((rho, src, dst))
-    key = dst[order] * max(n, 1) + src[order]
+    key = dst * max(n, 1) + src
+    order = np.argsort(key, kind='stable')
     keep = np.ones(key.size, dtype=bool)
-    keep[1:] = key[1:] != key[:-1]
+    keep[1:] = key[order][1:] != key[order][:-1]
+    if not keep.all():                                  # duplicates: the shortest first
+        order = np.lexsort((rho, key))
+        keep[1:] = key[order][1:] != key[order][:-1]
     order = torch.from_numpy(order[keep])
     src, dst = torch.from_numpy(src), torch.from_numpy(dst)
     dt, dev = pos.dtype, pos.device

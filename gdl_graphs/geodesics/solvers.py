@@ -49,6 +49,7 @@ from .operators import (
     face_connection,
     gradient_basis,
     pcg,
+    robust_laplacian,
     vertex_gradient,
 )
 
@@ -287,6 +288,14 @@ class HeatSolver(PatchSolver):
     """
     name = 'heat'
 
+    def __init__(self, laplacian: str = 'cotan'):
+        if laplacian not in ('cotan', 'intrinsic'):
+            raise ValueError(f"laplacian must be 'cotan' or 'intrinsic', got {laplacian!r}")
+        self.laplacian = laplacian
+
+    def __repr__(self) -> str:
+        return f'{self.__class__.__name__}(laplacian={self.laplacian!r})'
+
     def prepare(self, mesh: MeshArrays) -> None:
         super().prepare(mesh)
         p = mesh.v[mesh.f]
@@ -320,7 +329,14 @@ class HeatSolver(PatchSolver):
         delta = np.zeros(U)
         delta[cu] = 1.0
         _, comp = connected_components(W, directed=False)
-        u = pcg(sp.diags(mass + lone) + self.t * L, delta)
+        if self.laplacian == 'intrinsic':
+            # the heat step on the intrinsic-Delaunay Laplacian of the crops (an M-matrix: a
+            # positive, monotone heat kernel on any triangulation); the Poisson step keeps the
+            # cotan L that the divergence is the adjoint of
+            Li, mi = robust_laplacian(self.mesh.v[crop.orig], uf)
+            u = pcg(sp.diags(mi + lone) + self.t * Li, delta)
+        else:
+            u = pcg(sp.diags(mass + lone) + self.t * L, delta)
         grad = sum(u[uf[:, k], None] * G_[:, k] for k in range(3))   # [Fu, 3]
         gn = np.sqrt((grad * grad).sum(-1, keepdims=True))
         X = -grad / np.where(gn > 0, gn, 1.0)
