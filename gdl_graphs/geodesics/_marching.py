@@ -98,6 +98,10 @@ def _march(v, f, vf_ptr, vf_idx, lab, cx, cy, lac, lbc, tri, ex, ey, dir_a, dir_
     m = 0
     touched = np.empty(n, np.int64)
     seen = np.full(n, -1, np.int64)
+    win_q = np.zeros(n, np.int64)          # the update that set d (row, kind, ray)
+    win_k = np.zeros(n, np.int64)
+    win_x = np.zeros(n)
+    win_y = np.zeros(n)
     flag = np.zeros(n, np.bool_)
     r2 = reach * reach
     for ci in range(centres.size):
@@ -124,7 +128,8 @@ def _march(v, f, vf_ptr, vf_idx, lab, cx, cy, lac, lbc, tri, ex, ey, dir_a, dir_
                     x, y = f[fa, (k + 1) % 3], f[fa, (k + 2) % 3]
                     dx_ = d[x] if stamp[x] == ci else math.inf
                     dy_ = d[y] if stamp[y] == ci else math.inf
-                    cand = _candidate(3 * fa + k, dx_, dy_, lab, cx, cy, lac, lbc, tri)[0]
+                    q = 3 * fa + k
+                    cand, kind, rx, ry = _candidate(q, dx_, dy_, lab, cx, cy, lac, lbc, tri)
                     old = d[tc] if stamp[tc] == ci else math.inf
                     if cand < old * (1 - 1e-12):
                         if stamp[tc] != ci:
@@ -132,28 +137,14 @@ def _march(v, f, vf_ptr, vf_idx, lab, cx, cy, lac, lbc, tri, ex, ey, dir_a, dir_
                             touched[nt] = tc
                             nt += 1
                         d[tc] = cand
+                        win_q[tc], win_k[tc], win_x[tc], win_y[tc] = q, kind, rx, ry
                         heapq.heappush(heap, (cand, tc))
         # the patch: the winning update of every vertex within the radius
         for s in range(1, nt):
             j = touched[s]
             if d[j] > radius:
                 continue
-            best, bq, bk, bx, by = math.inf, -1, 0, 0.0, 0.0
-            for t in range(vf_ptr[j], vf_ptr[j + 1]):
-                fa = vf_idx[t]
-                if not _inside(v, f, fa, p0x, p0y, p0z, r2, seen, flag, ci):
-                    continue
-                for k in range(3):
-                    if f[fa, k] != j:
-                        continue
-                    x, y = f[fa, (k + 1) % 3], f[fa, (k + 2) % 3]
-                    dx_ = d[x] if stamp[x] == ci else math.inf
-                    dy_ = d[y] if stamp[y] == ci else math.inf
-                    cand, kind, rx, ry = _candidate(3 * fa + k, dx_, dy_, lab, cx, cy, lac,
-                                                    lbc, tri)
-                    # ties: the smallest row, as the vectorised path
-                    if cand < best or (cand == best and 3 * fa + k < bq):
-                        best, bq, bk, bx, by = cand, 3 * fa + k, kind, rx, ry
+            bq, bk, bx, by = win_q[j], win_k[j], win_x[j], win_y[j]
             if bk == 2:
                 norm = math.sqrt(bx * bx + by * by)
                 for e in range(3):
