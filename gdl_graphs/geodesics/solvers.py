@@ -29,6 +29,7 @@ crops, the selection of the patch and the output are written once, in
 """
 from __future__ import annotations
 
+import importlib.util
 from dataclasses import dataclass
 from typing import Tuple
 
@@ -39,7 +40,6 @@ from scipy.sparse.csgraph import connected_components
 from scipy.sparse.linalg import splu
 
 from ..core.mesh import transport_angle
-from . import _marching
 from .operators import (
     angle_weighted_gradient,
     components,
@@ -202,8 +202,10 @@ class MarchingSolver(PatchSolver):
         return x / np.where(n > 0, n, 1.0)
 
     def solve_centres(self, centres: np.ndarray, reach: float, radius: float):
-        if not self.compiled or not _marching.available():
+        # numba is imported here, on first use, not with the package (it takes a while)
+        if not self.compiled or importlib.util.find_spec('numba') is None:
             return None
+        from . import _marching
         mesh = self.mesh
         if not hasattr(self, '_vf'):
             n, f = mesh.v.shape[0], mesh.f
