@@ -5,8 +5,9 @@ default before) and potpourri3d's solvers (solver='potpourri3d') in one process,
 GeodesicPolarConv fwd+bwd on the patches against GraphConv on the same edges (reading that
 torus as an OBJ against trimesh is a row of mesh.py). --quick: 2,400 and 10k vertices.
 
-The full-size calls take seconds to minutes: those rows run once (rounds=1, no warm-up; the
-compiled marching kernel is compiled or loaded from numba's cache by a small call first)."""
+The full-size calls take seconds to minutes: the 10k row runs 3 rounds, the 100k row once (no
+warm-up; the compiled marching kernel is compiled or loaded from numba's cache by a small call
+first)."""
 import torch
 from bench import Row
 
@@ -41,7 +42,8 @@ def rows(quick: bool, device: str):
                 'potpourri3d': call(small, 'potpourri3d'),
                 'fast (marching)': call(small, 'fast')},
                goals={'fast (marching)': 0.1},
-               note='1 thread; absolute seconds are the figure', **once),
+               note='1 thread; absolute seconds are the figure; best of 3 rounds',
+               rounds=3, warmup=False),
            Row(f'geodesic_patches torus N={large[0].size(0)} radius=3h', 'heat (previous default)',
                {'heat (previous default)': call(large, 'heat'),
                 'fast (marching)': call(large, 'fast', keep=True)},
