@@ -1,6 +1,6 @@
 """RNA surface segmentation (Poulenard et al. 2019; the data set of
 github.com/nmwsharp/RNA-Surface-Segmentation-Dataset: 640 molecular surfaces of ~10k vertices,
-259 labels per vertex, train.txt / test.txt) with geodesic polar convolutions on geodesic
+260 labels per vertex, train.txt / test.txt) with geodesic polar convolutions on geodesic
 disks, rotation invariant by construction.
 
     python scripts/rna_segmentation.py --data DATA --cache CACHE --checkpoint C.pt
@@ -52,7 +52,7 @@ from gdl_graphs.io.atomic import write_torch  # noqa: E402
 from gdl_graphs.nn import GeodesicPolarConv  # noqa: E402
 
 SCRIPT = 'rna_segmentation'
-NUM_CLASSES = 259
+NUM_CLASSES = 260                 # labels -1 .. 258: 260 values (the data set's README says 259)
 FORMAT = 1                        # of the cache files; a new one recomputes them
 
 
