@@ -206,8 +206,9 @@ def parse(argv: Optional[List[str]]) -> argparse.Namespace:
     p.add_argument('--limit', type=int, help='use the first LIMIT meshes of each split')
     p.add_argument('--seed', type=int, default=0)
     p.add_argument('--threads', type=int, help='torch threads')
+    p.add_argument('--workers', type=int, default=1, help='preprocessing processes')
     args = p.parse_args(argv)
-    for name in ('epochs', 'hidden', 'layers'):
+    for name in ('epochs', 'hidden', 'layers', 'workers'):
         if getattr(args, name) < 1:
             raise UserError(f'--{name} must be a positive integer, got {getattr(args, name)}')
     if not (math.isfinite(args.radius) and args.radius > 0):
@@ -228,13 +229,26 @@ def parse(argv: Optional[List[str]]) -> argparse.Namespace:
     return args
 
 
+def _preprocess_one(job):
+    torch.set_num_threads(1)
+    return preprocess(*job)
+
+
 def load_items(meshes: pathlib.Path, labels: pathlib.Path, names: List[str],
-               cache: Optional[pathlib.Path], radius: float) -> List[Dict[str, torch.Tensor]]:
+               cache: Optional[pathlib.Path], radius: float,
+               workers: int = 1) -> List[Dict[str, torch.Tensor]]:
+    """The preprocessed meshes ``names`` (``workers`` processes, one thread each)."""
+    jobs = [(meshes / f'{n}.off', labels / f'{n}.txt', cache, radius) for n in names]
+    if workers > 1 and len(jobs) > 1:
+        import multiprocessing
+        from concurrent.futures import ProcessPoolExecutor
+        with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context('fork')) as pool:
+            return list(pool.map(_preprocess_one, jobs, chunksize=4))
     items = []
-    for i, name in enumerate(names):
-        items.append(preprocess(meshes / f'{name}.off', labels / f'{name}.txt', cache, radius))
+    for i, job in enumerate(jobs):
+        items.append(preprocess(*job))
         if (i + 1) % 50 == 0:
-            print(f'  preprocessed {i + 1}/{len(names)}', flush=True)
+            print(f'  preprocessed {i + 1}/{len(jobs)}', flush=True)
     return items
 
 
@@ -259,7 +273,7 @@ def main(argv: Optional[List[str]] = None) -> int:
         if not names:
             raise UserError(f'{meshes}: no .off mesh in this folder')
         cfg = state['config']
-        items = load_items(meshes, labels, names, cache, cfg['radius'])
+        items = load_items(meshes, labels, names, cache, cfg['radius'], args.workers)
         model = PatchNet(4, cfg['hidden'], cfg['layers'], NUM_CLASSES)
         model.load_state_dict(state['model'])
         acc = accuracy(model, items)
@@ -276,8 +290,10 @@ def main(argv: Optional[List[str]] = None) -> int:
     if args.limit:
         train_names, test_names = train_names[:args.limit], test_names[:args.limit]
     t0 = time.perf_counter()
-    train = load_items(data / 'off', data / 'labels', train_names, cache, args.radius)
-    test = load_items(data / 'off', data / 'labels', test_names, cache, args.radius)
+    train = load_items(data / 'off', data / 'labels', train_names, cache, args.radius,
+                       args.workers)
+    test = load_items(data / 'off', data / 'labels', test_names, cache, args.radius,
+                      args.workers)
     prep = time.perf_counter() - t0
     print(f'preprocessed {len(train)} + {len(test)} meshes in {prep:.1f} s', flush=True)
     model = PatchNet(4, args.hidden, args.layers, NUM_CLASSES)

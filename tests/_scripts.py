@@ -11,6 +11,7 @@ def load_script(name):
     sys.path.insert(0, str(SCRIPTS))
     spec = importlib.util.spec_from_file_location(f'_script_{name}', SCRIPTS / f'{name}.py')
     mod = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = mod          # importable by name: worker processes pickle it
     spec.loader.exec_module(mod)
     return mod
 

@@ -50,7 +50,8 @@ def test_train_then_evaluate_a_folder(tmp_path, capsys):
     assert 'pass --overwrite' in capsys.readouterr().err
     # evaluate the checkpoint on a folder of meshes: its accuracy is the script's own
     assert run('rna_segmentation', ['--evaluate', '--checkpoint', str(ckpt), '--meshes',
-                                    str(data / 'off'), '--labels', str(data / 'labels')]) == 0
+                                    str(data / 'off'), '--labels', str(data / 'labels'),
+                                    '--workers', '2']) == 0
     line = capsys.readouterr().out.strip().splitlines()[-1]
     acc = float(line.split()[1])
     mod = load_script('rna_segmentation')
