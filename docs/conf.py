@@ -68,7 +68,8 @@ plot_html_show_source_link = False
 plot_html_show_formats = False
 plot_formats = [('png', 90)]
 
-PACKAGES = ['core', 'coarsening', 'domains', 'nn', 'models', 'testing', 'io', 'datasets',
+PACKAGES = ['core', 'geometry', 'geodesics', 'coarsening', 'domains', 'nn', 'models', 'testing',
+            'io', 'datasets',
             'loader', 'convert', 'distributed']
 
 

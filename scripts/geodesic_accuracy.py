@@ -1,7 +1,8 @@
 """The geodesic accuracy table of docs/studies.rst: geodesic_patches against exact geometry on unit
-icospheres (great circles, tangent directions, transport) and on a flat grid (Euclidean).
+icospheres (great circles, tangent directions, transport), on icospheres with jittered
+vertices, and on a flat grid (Euclidean).
 
-    python scripts/geodesic_accuracy.py [fast|potpourri3d]     (the solver; default fast)"""
+    python scripts/geodesic_accuracy.py [fast|heat|potpourri3d]     (the solver; default fast)"""
 import pathlib
 import sys
 
@@ -11,12 +12,12 @@ import test_mesh_geodesics
 import torch
 from test_mesh_geodesics import grid, sphere_errors, wrap
 
-from gdl_graphs.domains.mesh import geodesic_patches as _patches
+from gdl_graphs.geodesics import geodesic_patches as _patches
 
 SOLVER = sys.argv[1] if len(sys.argv) > 1 else 'fast'
 
 
-def geodesic_patches(pos, face, radius):
+def geodesic_patches(pos, face, radius, solver=None):
     return _patches(pos, face, radius, solver=SOLVER)
 
 
@@ -24,8 +25,11 @@ test_mesh_geodesics.geodesic_patches = geodesic_patches   # sphere_errors calls 
 print('| icosphere level | vertices | mean edge h | patch edges / vertex '
       '| distance error max / mean | theta error mean / max (rad) '
       '| transport error mean / max (rad) |')
-for level in (1, 2, 3):
-    g, great, d_err, t_err = sphere_errors(level, 0.5)
+for level, jitter in ((1, 0), (2, 0), (3, 0), (2, 0.3), (3, 0.3)):
+    g, great, d_err, t_err = sphere_errors(level, 0.5, jitter=jitter)
+    if not g.edge_index.numel():
+        print(f'| {level} | {g.num_nodes} | no pair within 0.5 |')
+        continue
     p, (s, t) = g.pos, g.edge_index
     ax = torch.cross(p[s], p[t], dim=-1); sn = ax.norm(dim=1, keepdim=True); ax = ax / sn
     cs = (p[s] * p[t]).sum(1, keepdim=True); e1 = g.frame[s, 0]; fr = g.frame[t]
@@ -34,7 +38,8 @@ for level in (1, 2, 3):
     conn = torch.atan2((rot * fr[:, 1]).sum(1), (rot * fr[:, 0]).sum(1))
     ce = wrap(g.connection - conn).abs()
     h = float((g.pos[g.face[0]] - g.pos[g.face[1]]).norm(dim=1).mean())
-    print(f'| {level} | {g.num_nodes} | {h:.3f} | {g.edge_index.size(1)/g.num_nodes:.1f} '
+    name = f'{level} jittered {jitter} h' if jitter else f'{level}'
+    print(f'| {name} | {g.num_nodes} | {h:.3f} | {g.edge_index.size(1)/g.num_nodes:.1f} '
           f'| {float(d_err.max()):.4f} / {float(d_err.mean()):.4f} '
           f'| {float(t_err.mean()):.4f} / {float(t_err.max()):.4f} '
           f'| {float(ce.mean()):.4f} / {float(ce.max()):.4f} |')

@@ -1,6 +1,7 @@
 """Loading the repository's scripts/ as modules, for the tests that run them end to end."""
 import importlib.util
 import pathlib
+import sys
 
 SCRIPTS = pathlib.Path(__file__).resolve().parents[1] / 'scripts'
 
@@ -9,6 +10,7 @@ def load_script(name):
     """``scripts/<name>.py`` as a fresh module."""
     spec = importlib.util.spec_from_file_location(f'_script_{name}', SCRIPTS / f'{name}.py')
     mod = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = mod          # importable by name: worker processes pickle it
     spec.loader.exec_module(mod)
     return mod
 

@@ -1,5 +1,7 @@
 """Coarsening: cluster maps -> coarse graphs and pooled features; global pooling; the
-clustering and neighbour-search toolkit (no pyg-lib); multiscale hierarchies."""
+clustering toolkit; multiscale hierarchies. The neighbour search (knn, radius, fps, voxels)
+lives in :mod:`gdl_graphs.geometry`; its names here and the submodules ``neighbors``, ``fps``
+and ``voxel`` are aliases kept for one release."""
 from .core import Coarsened, coarsen, coarsen_data, consecutive, global_pool, pool, unpool
 from .fps import fps
 from .graclus import graclus, normalized_cut

@@ -26,12 +26,13 @@ from torch_geometric.data import Batch, Data
 
 from ..core import cached, check_edge_index, check_index, plain
 from ..core.validate import check_node_features
+from ..geometry.fps import fps
+from ..geometry.search import knn, knn_graph
+from ..geometry.validate import check_points
+from ..geometry.voxel import voxel_grid
 from .core import Coarsened, coarsen, coarsen_data, consecutive, pool, unpool
-from .fps import fps
 from .graclus import graclus
 from .interpolate import knn_interpolate
-from .neighbors import _points, knn, knn_graph
-from .voxel import voxel_grid
 
 __all__ = ['Hierarchy', 'build_hierarchy', 'hierarchy_of', 'max_pool', 'avg_pool',
            'max_pool_x', 'avg_pool_x']
@@ -135,7 +136,7 @@ def build_hierarchy(edge_index: Optional[Tensor] = None, num_nodes: Optional[int
     if isinstance(num_nodes, bool) or not isinstance(num_nodes, int) or num_nodes < 0:
         raise ValueError(f'num_nodes must be a non-negative integer, got {num_nodes!r}')
     if pos is not None:
-        _points(pos, 'pos')
+        check_points(pos, 'pos')
         if pos.size(0) != num_nodes:
             raise ValueError(f'pos has {pos.size(0)} rows but there are {num_nodes} nodes')
     if batch is not None:

@@ -20,7 +20,7 @@ from torch import Tensor
 
 from ..core import scatter
 from ..core.validate import check_node_features
-from .neighbors import knn
+from ..geometry.search import knn
 
 __all__ = ['knn_interpolate']
 

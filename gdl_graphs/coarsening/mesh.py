@@ -59,14 +59,14 @@ def coarsen_mesh(data: Data, ratio: float = 0.25, index: Optional[Tensor] = None
     if index is None:
         if not 0.0 < float(ratio) <= 1.0:
             raise ValueError(f'ratio must be in (0, 1], got {ratio}')
-        from .fps import fps
+        from ..geometry.fps import fps
         index = fps(pos, batch, ratio=ratio, random_start=random_start)
     index = index.long().view(-1)
     if index.numel() == 0 or int(index.min()) < 0 or int(index.max()) >= n:
         raise ValueError(f'index must hold coarse vertices in 0 .. {n - 1}')
     if torch.unique(index).numel() != index.numel():
         raise ValueError('index holds a vertex twice; coarse vertices must be distinct')
-    from .neighbors import knn
+    from ..geometry.search import knn
     b_c = None if batch is None else batch[index]
     assign = knn(pos[index], pos, 1, b_c, batch)
     cluster = torch.empty(n, dtype=torch.long, device=pos.device)

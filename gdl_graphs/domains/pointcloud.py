@@ -13,9 +13,9 @@ from torch import Tensor
 from torch_geometric.data import Data
 from torch_geometric.transforms import BaseTransform
 
-from ..coarsening.neighbors import knn_graph, radius_graph
 from ..core import scatter
 from ..core.validate import check_finite, check_index
+from ..geometry.search import knn_graph, radius_graph
 
 __all__ = ['to_graph', 'PointCloudToGraph']
 
@@ -29,6 +29,7 @@ def _check_pos(pos: Tensor, batch: Optional[Tensor]) -> None:
         raise ValueError(f'pos is empty {list(pos.shape)}: a point cloud needs at least one '
                          f'point with at least one coordinate')
     check_finite(pos, 'pos')
+    pos = pos.detach()                       # only checked here: the graph is indices
     if batch is None:
         spread = (pos - pos[:1]).abs().amax() if pos.size(0) > 1 else None
         if spread is not None and float(spread) == 0.0:
@@ -37,13 +38,15 @@ def _check_pos(pos: Tensor, batch: Optional[Tensor]) -> None:
                              f'arbitrary; remove duplicate points or add jitter')
         return
     check_index(batch, pos.size(0), name='batch')
-    num = int(batch.max()) + 1
+    ids, batch = torch.unique(batch, return_inverse=True)   # any ids, even 2**60
+    num = ids.numel()
     lo, hi = scatter(pos, batch, num, 'min'), scatter(pos, batch, num, 'max')
     count = torch.bincount(batch, minlength=num)
     bad = ((hi - lo).amax(1) == 0) & (count > 1)
     if bool(bad.any()):
         b = int(bad.nonzero()[0])
-        raise ValueError(f'degenerate point cloud: all {int(count[b])} points of example {b} '
+        raise ValueError(f'degenerate point cloud: all {int(count[b])} points of example '
+                         f'{int(ids[b])} '
                          f'coincide, so a k-NN / radius graph would be arbitrary; remove '
                          f'duplicate points or add jitter')
 

@@ -284,3 +284,54 @@ class GroupStencilConv(GDLConv):
     def __repr__(self) -> str:
         return (f'{self.__class__.__name__}({self.in_channels}, {self.out_channels}, '
                 f'kernel_size={self.kernel_size}, group={self.group.name})')
+
+
+def check_patch_radius(radius: Any, layer: str) -> Any:
+    """A patch radius as the layers accept it: ``None`` (no disk: edge lengths relative to the
+    mean incoming edge length), a positive finite number (``data.radius`` of one patch
+    graph), or a tensor of them: one per graph of a mini-batch (``batch.radius``, ``[B]``,
+    with ``batch``), one per node ``[N]``, or a single value."""
+    if radius is None:
+        return None
+    if isinstance(radius, Tensor):
+        if radius.is_floating_point() or radius.dtype in (torch.long, torch.int32):
+            r = radius.detach()
+            if r.numel() and bool(torch.isfinite(r).all()) and bool((r > 0).all()):
+                return radius if radius.numel() > 1 else float(radius.reshape(-1)[0])
+    elif isinstance(radius, (int, float)) and not isinstance(radius, bool) \
+            and math.isfinite(radius) and radius > 0:
+        return float(radius)
+    got = list(radius.shape) if isinstance(radius, Tensor) else repr(radius)
+    raise ValueError(f'{layer}: radius must be the positive geodesic disk radius (data.radius '
+                     f'of geodesic_patches; for a mini-batch batch.radius with one value per '
+                     f'graph and batch=batch.batch), got {got}')
+
+
+def relative_radius(r: Tensor, target: Tensor, num_nodes: int, radius: Any = None,
+                    batch: Optional[Tensor] = None, layer: str = 'layer') -> Tensor:
+    """Edge lengths ``r [E]`` relative to the patch of their target ``i``: ``r / radius`` of
+    ``i``'s graph (``radius`` checked by :func:`check_patch_radius`; a ``[B]`` tensor needs
+    ``batch``, the graph of every node), or, without a radius, ``r`` over the mean incoming
+    edge length at ``i`` (the 1-ring's scale)."""
+    radius = check_patch_radius(radius, layer)
+    if radius is None:
+        mean = scatter(r, target, num_nodes, 'mean').index_select(0, target)
+        return r / mean.clamp(min=torch.finfo(r.dtype).tiny)
+    if not isinstance(radius, Tensor):
+        return r / radius
+    radius = radius.to(r.dtype).reshape(-1)
+    if batch is not None:
+        if not isinstance(batch, Tensor) or batch.shape != (num_nodes,):
+            raise ValueError(f'{layer}: batch must hold the graph of every node, shape '
+                             f'[{num_nodes}], got {getattr(batch, "shape", batch)}')
+        if int(batch.max()) >= radius.numel():
+            raise ValueError(f'{layer}: batch refers to graph {int(batch.max())} but radius '
+                             f'holds {radius.numel()} values (one per graph)')
+        per_node = radius.index_select(0, batch)
+    elif radius.numel() == num_nodes:
+        per_node = radius
+    else:
+        raise ValueError(f'{layer}: radius holds {radius.numel()} values for {num_nodes} '
+                         f'nodes: pass batch=batch.batch with one radius per graph '
+                         f'(batch.radius), or one radius per node')
+    return r / per_node.index_select(0, target)

@@ -7,20 +7,28 @@ import torch
 from torch import Tensor
 from torch.nn import Parameter, ParameterDict
 
-from ..core import Adjacency, GDLConv, cached, matmul, plain, scatter
+from ..core import Adjacency, GDLConv, cached, matmul, plain
 from ..core.mesh import check_types, types_dim
+from ._common import check_patch_radius, relative_radius
 
 
-def radial_basis(r: Tensor, target: Tensor, num_nodes: int, num_radial: int) -> Tensor:
-    """Radial features ``[E, R]`` of the edge lengths relative to the mean incoming edge
-    length at the target (scale invariant, gauge invariant): ``R = 1`` gives the constant 1;
-    otherwise Gaussians of width ``1 / (R - 1)`` centred at ``0.5 .. 1.5``."""
+def radial_basis(r: Tensor, target: Tensor, num_nodes: int, num_radial: int, radius=None,
+                 batch: Optional[Tensor] = None) -> Tensor:
+    """Radial features ``[E, R]`` of the edge lengths (scale invariant, gauge invariant):
+    ``R = 1`` gives the constant 1. Without ``radius``: Gaussians of width ``1 / (R - 1)``
+    centred at ``0.5 .. 1.5`` of the length relative to the mean incoming edge length at the
+    target; with the geodesic disk ``radius`` (a float, or per graph / node as
+    :func:`gdl_graphs.nn._common.relative_radius` reads it): Gaussians of width ``1 / 2R``
+    centred at ``(k + 1/2) / R`` of ``r / radius``."""
     if num_radial == 1:
         return r.new_ones(r.size(0), 1)
-    mean = scatter(r, target, num_nodes, 'mean').index_select(0, target)
-    rel = r / mean.clamp(min=torch.finfo(r.dtype).tiny)
-    centers = torch.linspace(0.5, 1.5, num_radial, dtype=r.dtype, device=r.device)
-    width = 1.0 / (num_radial - 1)
+    rel = relative_radius(r, target, num_nodes, radius, batch, 'GEMConv')
+    if radius is None:
+        centers = torch.linspace(0.5, 1.5, num_radial, dtype=r.dtype, device=r.device)
+        width = 1.0 / (num_radial - 1)
+    else:
+        centers = (torch.arange(num_radial, dtype=r.dtype, device=r.device) + 0.5) / num_radial
+        width = 0.5 / num_radial
     return torch.exp(-0.5 * ((rel.unsqueeze(-1) - centers) / width) ** 2)
 
 
@@ -100,21 +108,26 @@ class GEMConv(GDLConv):
             (default: :obj:`1`)
         aggr (str, optional): ``'mean'`` or ``'sum'``. (default: :obj:`"mean"`)
         bias (bool, optional): Learn a bias on the rho_0 outputs. (default: :obj:`True`)
+        radius (float or Tensor, optional): The default geodesic disk radius of the patches
+            (``data.radius``); ``forward``'s overrides it. Radial functions then measure the
+            edge length relative to it. (default: :obj:`None`)
 
     Shapes:
         - **input:** node features :math:`(N, c_0 + 2 (c_1 + \dots + c_M))`, edge indices
           :math:`(2, E)`, edge coordinates :math:`(r, \theta)` :math:`(E, 2)`, connection angles
-          :math:`(E)`
+          :math:`(E)`, ``radius`` *(optional: a float, per graph* :math:`(B)` *with*
+          ``batch`` :math:`(N)`, *or per node* :math:`(N)` *)*
         - **output:** node features :math:`(N, d_0 + 2 (d_1 + \dots + d_{M'}))`
     """
 
     edge_list_only = True
 
     def __init__(self, in_types: Sequence[int], out_types: Sequence[int], num_radial: int = 1,
-                 aggr: str = 'mean', bias: bool = True, **kwargs):
+                 aggr: str = 'mean', bias: bool = True, radius=None, **kwargs):
         if aggr not in ('mean', 'sum', 'add'):
             raise ValueError(f"GEMConv aggregates with 'mean' or 'sum', got {aggr!r}")
         super().__init__(aggr='sum' if aggr == 'add' else aggr, **kwargs)
+        self.radius = check_patch_radius(radius, 'GEMConv')
         self.in_types = check_types(in_types, 'in_types')
         self.out_types = check_types(out_types, 'out_types')
         if int(num_radial) < 1:
@@ -208,19 +221,24 @@ class GEMConv(GDLConv):
         return out
 
     def _phases(self, m: int, edge_index: Tensor, edge_coords: Tensor, connection: Tensor,
-                num_nodes: int, dtype: torch.dtype) -> Tensor:
+                num_nodes: int, dtype: torch.dtype, radius=None,
+                batch: Optional[Tensor] = None) -> Tensor:
         """Per-edge values ``[E, S, P]`` for output order ``m`` (geometry only, built once per
         graph and cached on its tensors): the phase of source ``s`` for output part ``p``
         (``P = 1`` for ``m = 0``, else real and imaginary parts), times the radial profile
 """
         sources = self._sources(m)
-        key = ('gem', m, tuple(sources), self.num_radial, dtype, num_nodes, self.flow)
+        # the radius is part of the geometry: a number in the key, tensors by identity
+        radii = tuple(t for t in (radius, batch) if isinstance(t, Tensor))
+        key = ('gem', m, tuple(sources), self.num_radial, dtype, num_nodes,
+               self.flow, None if isinstance(radius, Tensor) else radius, len(radii))
 
         def build():
             dst = edge_index[1] if self.flow == 'source_to_target' else edge_index[0]
             theta = edge_coords[:, 1].to(dtype)
             psi = connection.to(dtype) - theta
-            rad = radial_basis(edge_coords[:, 0].to(dtype), dst, num_nodes, self.num_radial)
+            rad = radial_basis(edge_coords[:, 0].to(dtype), dst, num_nodes, self.num_radial,
+                               radius, batch)
             cols = []
             for r, n, sign, part in sources:
                 phase = m * theta + sign * n * psi
@@ -232,14 +250,18 @@ class GEMConv(GDLConv):
                 cols.append(torch.stack(vals, -1))
             return torch.stack(cols, 1)                                  # [E, S, P]
 
-        return cached((edge_index, edge_coords, connection), key, build)
+        return cached((edge_index, edge_coords, connection) + radii, key, build)
 
     # ------------------------------------------------------------------ forward
 
     def forward(self, x: Tensor, edge_index: Tensor, edge_coords: Optional[Tensor] = None,
-                connection: Optional[Tensor] = None) -> Tensor:
-        """Geometry (``edge_coords``, ``connection``) is treated as constant: the per-graph
-        phase tables are cached on these tensors and receive no gradient."""
+                connection: Optional[Tensor] = None, radius=None,
+                batch: Optional[Tensor] = None) -> Tensor:
+        """Geometry (``edge_coords``, ``connection``, ``radius``) is treated as constant: the
+        per-graph phase tables are cached on these tensors and receive no gradient. ``radius``
+        (default: the constructor's) and ``batch`` scale the radial basis by the geodesic
+        disk radius of every node's graph (``radius=batch.radius, batch=batch.batch`` for a
+        mini-batch of patch graphs)."""
         if edge_coords is None or connection is None:
             raise ValueError('GEMConv needs edge_coords [E, 2] and connection [E]: build the '
                              'graph with gdl_graphs.domains.mesh.mesh_to_graph or '
@@ -251,6 +273,7 @@ class GEMConv(GDLConv):
                              f'{num_edges}, got {list(edge_coords.shape)} and '
                              f'{list(connection.shape)}')
         n = x.size(0)
+        radius = check_patch_radius(self.radius if radius is None else radius, 'GEMConv')
         w_self = self._self_matrix()
         out = x.new_zeros(n, self.out_channels) if w_self is None else x @ w_self
         parts = []
@@ -262,7 +285,8 @@ class GEMConv(GDLConv):
             if not sources:
                 parts.append(x.new_zeros(n, width))
                 continue
-            phase = self._phases(m, plain(edge_index), edge_coords, connection, n, x.dtype)
+            phase = self._phases(m, plain(edge_index), edge_coords, connection, n, x.dtype,
+                                 radius, batch)
             w = torch.cat([self._source_matrix(m, s) for s in sources], 1)   # [D_in, S d]
             q = x @ w                                                        # [N, S d]
             y = self.propagate(edge_index, q=q, phase=phase, size=(n, n))    # [N, P d]

@@ -7,7 +7,8 @@ import torch
 from torch import Tensor
 from torch.nn import Linear, Parameter
 
-from ..core import Adjacency, GDLConv, cached, matmul, scatter
+from ..core import Adjacency, GDLConv, cached, matmul
+from ._common import check_patch_radius, relative_radius
 
 
 class GeodesicPolarConv(GDLConv):
@@ -20,8 +21,10 @@ class GeodesicPolarConv(GDLConv):
     The patch operator reads the neighbourhood of ``i`` in ``num_rho x num_theta`` polar bins
     ``b = (rho_k, theta_t)``, with :math:`d` the wrapped angle difference and
     :math:`\hat r_{ji}` the radius of ``j`` in ``i``'s patch: on geodesic disks
-    (:func:`gdl_graphs.domains.mesh.geodesic_patches`, pass ``radius=data.radius``) the geodesic
-    distance over the disk radius, bins centred at :math:`\rho_k = (k + 1/2)/K`, width
+    (:func:`gdl_graphs.geodesics.geodesic_patches`; ``radius=data.radius`` to the constructor
+    or to ``forward``, and for a mini-batch of patch graphs ``radius=batch.radius,
+    batch=batch.batch``: one radius per graph) the geodesic distance over the disk radius,
+    bins centred at :math:`\rho_k = (k + 1/2)/K`, width
     :math:`1/2K` (Masci et al.'s construction); on the 1-ring graph (``radius=None``) the edge
     length relative to the mean incoming edge length at ``i``, bins centred at ``0.5 .. 1.5``:
 
@@ -51,20 +54,25 @@ class GeodesicPolarConv(GDLConv):
             one bin at ``1``). (default: :obj:`2`)
         num_theta (int, optional): Angular bins ``T``. (default: :obj:`8`)
         bias (bool, optional): Learn an additive bias. (default: :obj:`True`)
+        radius (float or Tensor, optional): The default geodesic disk radius (a number or a
+            tensor, as ``forward``'s); ``forward``'s ``radius`` overrides it.
+            (default: :obj:`None`)
 
     Shapes:
         - **input:** node features :math:`(N, F_{in})`, edge indices :math:`(2, E)`, edge
           coordinates :math:`(r, \theta)` :math:`(E, 2)`, ``radius`` *(optional float: the geodesic
-          disk radius)*
+          disk radius, or per graph* :math:`(B)` *with* ``batch`` :math:`(N)`, *or per node*
+          :math:`(N)` *)*
         - **output:** node features :math:`(N, F_{out})`
     """
 
     edge_list_only = True
 
     def __init__(self, in_channels: int, out_channels: int, num_rho: int = 2,
-                 num_theta: int = 8, bias: bool = True, **kwargs):
+                 num_theta: int = 8, bias: bool = True, radius=None, **kwargs):
         super().__init__(aggr=self.fixed_aggr(kwargs, 'GeodesicPolarConv', 'sum',
                                               'its bins sum over the patch'), **kwargs)
+        self.radius = check_patch_radius(radius, 'GeodesicPolarConv')
         if num_rho < 1 or num_theta < 1:
             raise ValueError(f'num_rho and num_theta must be >= 1, got {num_rho}, {num_theta}')
         self.in_channels, self.out_channels = int(in_channels), int(out_channels)
@@ -84,29 +92,25 @@ class GeodesicPolarConv(GDLConv):
         self.lin_root.reset_parameters()
 
     def bin_weights(self, edge_coords: Tensor, target: Tensor, num_nodes: int,
-                    radius: Optional[float] = None) -> Tensor:
+                    radius=None, batch: Optional[Tensor] = None) -> Tensor:
         """Patch weights ``[E, num_rho, num_theta]`` (before normalisation)."""
         r, theta = edge_coords[:, 0], edge_coords[:, 1]
         t = torch.arange(self.num_theta, dtype=r.dtype, device=r.device) * \
             (2 * math.pi / self.num_theta)
         d = torch.atan2(torch.sin(theta.unsqueeze(-1) - t), torch.cos(theta.unsqueeze(-1) - t))
         wt = torch.exp(-0.5 * (d / self.sigma_theta) ** 2)                       # [E, T]
+        rel = relative_radius(r, target, num_nodes, radius, batch, 'GeodesicPolarConv')
         if radius is None:
-            rel, centres, sigma = (_relative_radius(r, target, num_nodes),
-                                   self.rho.to(r.dtype), self.sigma_rho)
+            centres, sigma = self.rho.to(r.dtype), self.sigma_rho
         else:
-            if not (isinstance(radius, (int, float)) and math.isfinite(radius) and radius > 0):
-                raise ValueError(f'radius must be the positive geodesic disk radius '
-                                 f'(data.radius of geodesic_patches), got {radius!r}')
             k = self.num_rho
-            rel = r / radius
             centres = (torch.arange(k, dtype=r.dtype, device=r.device) + 0.5) / k
             sigma = 0.5 / k
         wr = torch.exp(-0.5 * ((rel.unsqueeze(-1) - centres) / sigma) ** 2)
         return wr.unsqueeze(-1) * wt.unsqueeze(1)
 
     def forward(self, x: Tensor, edge_index: Tensor, edge_coords: Optional[Tensor] = None,
-                radius: Optional[float] = None) -> Tensor:
+                radius=None, batch: Optional[Tensor] = None) -> Tensor:
         if edge_coords is None:
             raise ValueError('GeodesicPolarConv needs edge_coords [E, 2] (r, theta): build '
                              'the graph with gdl_graphs.domains.mesh.mesh_to_graph or '
@@ -117,7 +121,8 @@ class GeodesicPolarConv(GDLConv):
                              f'{list(edge_coords.shape)}')
         n = x.size(0)
         target = edge_index[1] if self.flow == 'source_to_target' else edge_index[0]
-        w = self.bin_weights(edge_coords.to(x.dtype), target, n, radius)
+        radius = self.radius if radius is None else radius
+        w = self.bin_weights(edge_coords.to(x.dtype), target, n, radius, batch)
         nb = self.num_rho * self.num_theta
         xa = torch.cat([x, x.new_ones(n, 1)], 1)   # last column: the normaliser
         p = self.propagate(edge_index, x=xa, bin_w=w.reshape(-1, nb), size=(n, n))
@@ -143,10 +148,6 @@ class GeodesicPolarConv(GDLConv):
 
     def __repr__(self) -> str:
         return (f'{self.__class__.__name__}({self.in_channels}, {self.out_channels}, '
-                f'num_rho={self.num_rho}, num_theta={self.num_theta})')
-
-
-def _relative_radius(r: Tensor, target: Tensor, num_nodes: int) -> Tensor:
-    """Edge lengths relative to the mean incoming edge length at the target."""
-    mean = scatter(r, target, num_nodes, 'mean').index_select(0, target)
-    return r / mean.clamp(min=torch.finfo(r.dtype).tiny)
+                f'num_rho={self.num_rho}, num_theta={self.num_theta}'
+                + ('' if self.radius is None or isinstance(self.radius, Tensor)
+                   else f', radius={self.radius:g}') + ')')

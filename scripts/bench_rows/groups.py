@@ -92,7 +92,7 @@ def rows(quick: bool, device: str):
     # ------------------------------------------------------------------ EGNNConv
     num, k, f = (10_000, 16, 64) if quick else (100_000, 16, 64)
     try:
-        from gdl_graphs.coarsening.neighbors import knn_graph
+        from gdl_graphs.geometry import knn_graph
         pos0 = torch.rand(num, 3, generator=g)
         edge_index = knn_graph(pos0, k)
         note = 'k-NN graph'

@@ -11,8 +11,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from gdl_graphs.coarsening import knn, knn_graph, radius, radius_graph
-from gdl_graphs.coarsening import neighbors as nb
 from gdl_graphs.domains.pointcloud import to_graph
+from gdl_graphs.geometry import search as nb
 
 # the CPU k-d tree (radius: the dual-tree pass of all pairs, or the k-bounded queries) and the
 # torch grid / brute force that CUDA runs

@@ -1,6 +1,6 @@
 """knn / knn_graph / radius / radius_graph against brute force written here.
 
-Convention checked (documented in gdl_graphs.coarsening.neighbors): neighbours of a query
+Convention checked (documented in gdl_graphs.geometry.search): neighbours of a query
 sorted by (squared distance, index) -- ties go to the smaller index --, min(k, n)
 neighbours, loop=False excludes the point itself but not its duplicates, radius keeps
 distance <= r and the nearest max_num_neighbors."""
@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from gdl_graphs.coarsening import knn, knn_graph, radius, radius_graph
-from gdl_graphs.coarsening import neighbors as nb
+from gdl_graphs.geometry import search as nb
 
 
 def brute(x, y, k, bx=None, by=None, r=None, self_excl=False, cosine=False):
