@@ -8,6 +8,12 @@ The subpackages are imported on first use (``gdl_graphs.nn``, ``from gdl_graphs 
 so ``import gdl_graphs`` and the ``gdl-graphs --help`` command do not load torch.
 """
 import importlib as _importlib
+import warnings as _warnings
+
+# PyG calls torch.jit.script when it is imported, which torch >= 2.14 reports as a
+# FutureWarning on every script and command; the filter names that one message only
+_warnings.filterwarnings('ignore', message='`torch.jit.script` is deprecated',
+                         category=FutureWarning, module=r'torch\.jit\._script')
 
 __version__ = '0.1.0'
 

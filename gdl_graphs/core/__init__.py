@@ -3,15 +3,6 @@
 Only this package calls scatter / segment / index_add / sparse kernels (a test enforces it).
 What a layer author uses is exported here; the kernels' plumbing stays in the submodules.
 """
-import sys as _sys
-import warnings as _warnings
-
-if 'torch_geometric' not in _sys.modules:
-    # PyG's import calls torch.jit.script itself, which torch >= 2.14 reports as a
-    # FutureWarning on every command: hide it for that import only
-    with _warnings.catch_warnings():
-        _warnings.filterwarnings('ignore', message='`torch.jit.script` is deprecated')
-        import torch_geometric  # noqa: F401
 from .config import KERNELS, use_backend, use_kernel, validation
 from .conv import (
     Adjacency,
