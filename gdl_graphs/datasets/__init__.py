@@ -4,9 +4,10 @@ Nothing here imports ogb or rdkit at import time; they load when a function need
 """
 from .builder import (build_graph_dataset, build_node_dataset, build_smiles_dataset,
                       random_split, scaffold_split)
+from .link import build_link_dataset, load_link_dataset
 from .ogb_utils import (DatasetError, allow_pyg_classes, dataset_path, evaluator_for,
                         load_dataset)
 
 __all__ = ['DatasetError', 'allow_pyg_classes', 'dataset_path', 'evaluator_for', 'load_dataset',
            'build_graph_dataset', 'build_node_dataset', 'build_smiles_dataset', 'random_split',
-           'scaffold_split']
+           'scaffold_split', 'build_link_dataset', 'load_link_dataset']

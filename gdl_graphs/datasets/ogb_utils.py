@@ -52,19 +52,20 @@ def allow_pyg_classes() -> List[type]:
 
 def _master(kind: str):
     import pandas as pd
-    mod = {'graph': 'graphproppred', 'node': 'nodeproppred'}[kind]
+    mod = {'graph': 'graphproppred', 'node': 'nodeproppred', 'link': 'linkproppred'}[kind]
     import ogb
     path = osp.join(osp.dirname(ogb.__file__), mod, 'master.csv')
     return pd.read_csv(path, index_col=0, keep_default_na=False)
 
 
 def kind_of(name: str) -> str:
-    """``'graph'`` for ``ogbg-*`` names, ``'node'`` for ``ogbn-*``."""
-    if not isinstance(name, str) or not name.startswith(('ogbg-', 'ogbn-')):
+    """``'graph'`` for ``ogbg-*`` names, ``'node'`` for ``ogbn-*``, ``'link'`` for
+    ``ogbl-*``."""
+    if not isinstance(name, str) or not name.startswith(('ogbg-', 'ogbn-', 'ogbl-')):
         raise DatasetError(f'unknown dataset {name!r}: use an OGB name such as ogbg-molhiv, '
-                           f'ogbn-arxiv or ogbn-products (or a folder built with '
-                           f'datasets/build_ogb.py, named ogbg-* / ogbn-*)')
-    return 'graph' if name.startswith('ogbg-') else 'node'
+                           f'ogbn-arxiv or ogbl-collab (or a folder built with '
+                           f'datasets/build_ogb.py, named ogbg-* / ogbn-* / ogbl-*)')
+    return {'ogbg-': 'graph', 'ogbn-': 'node', 'ogbl-': 'link'}[name[:5]]
 
 
 def official_names(kind: str) -> List[str]:
@@ -158,6 +159,10 @@ def load_dataset(name: str, root: str = 'datasets', download: bool = False,
         DatasetError: unknown name, missing folder or files, unreadable (corrupt) data.
     """
     kind = kind_of(name)
+    if kind == 'link':
+        from .link import load_link_dataset
+        return load_link_dataset(name, root, download=download, quiet=quiet,
+                                 transform=transform)
     meta = meta_info(name, root)
     official = 'dir_path' not in meta
     path = dataset_path(name, root)
@@ -219,6 +224,9 @@ def evaluator_for(dataset):
     name = dataset.name
     if name.startswith('ogbg-'):
         from ogb.graphproppred import Evaluator
+    elif name.startswith('ogbl-'):
+        from .link import link_evaluator
+        return link_evaluator(name, dataset.meta_info['eval metric'])
     else:
         from ogb.nodeproppred import Evaluator
     try:
