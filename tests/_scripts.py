@@ -1,14 +1,12 @@
 """Loading the repository's scripts/ as modules, for the tests that run them end to end."""
 import importlib.util
 import pathlib
-import sys
 
 SCRIPTS = pathlib.Path(__file__).resolve().parents[1] / 'scripts'
 
 
 def load_script(name):
-    """``scripts/<name>.py`` as a fresh module (``scripts/`` on ``sys.path`` for its imports)."""
-    sys.path.insert(0, str(SCRIPTS))
+    """``scripts/<name>.py`` as a fresh module."""
     spec = importlib.util.spec_from_file_location(f'_script_{name}', SCRIPTS / f'{name}.py')
     mod = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(mod)
@@ -16,6 +14,6 @@ def load_script(name):
 
 
 def run(name, argv):
-    """The script's ``main`` through ``_ogb_common.cli`` (its exit code and error lines)."""
-    mod = load_script(name)
-    return sys.modules['_ogb_common'].cli(mod.main, argv)
+    """The script's ``main`` as the command runs it (its exit code and error lines)."""
+    from gdl_graphs.experiments import cli
+    return cli(load_script(name).main, argv)

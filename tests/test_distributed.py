@@ -6,7 +6,6 @@ import datetime
 import json
 import os
 import pathlib
-import sys
 import time
 
 import numpy as np
@@ -255,12 +254,8 @@ def test_two_ranks_sampler_features_cache_stores_inference_death(parts, tmp_path
 # ----------------------------------------------------------------------------- the scripts
 
 def _script(name, argv):
-    import importlib.util
-    sys.path.insert(0, str(SCRIPTS))
-    spec = importlib.util.spec_from_file_location(f'_script_{name}', SCRIPTS / f'{name}.py')
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return sys.modules['_ogb_common'].cli(mod.main, argv)
+    from _scripts import run
+    return run(name, argv)
 
 
 NODES = 1500

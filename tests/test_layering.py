@@ -17,7 +17,8 @@ KERNEL_MODULES = ('torch_scatter', 'torch_sparse', 'torch_cluster')
 # the layers of the package, bottom to top; a module may import its own level or below
 LEVELS = {'core': 0, 'coarsening': 1, 'domains': 2, 'link': 2, 'nn': 3, 'models': 4,
           'testing': 5, 'io': 5, 'loader': 5, 'datasets': 5,
-          'distributed': 6, 'viz': 6, 'info': 6, 'convert': 6, 'tour': 7, 'cli': 8,
+          'distributed': 6, 'viz': 6, 'info': 6, 'convert': 6, 'experiments': 7, 'tour': 7,
+          'cli': 8,
           '__main__': 8}
 
 

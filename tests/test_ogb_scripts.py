@@ -128,7 +128,7 @@ def test_bad_input_one_line_no_partial_files(root, tmp_path, capsys):
     one_line_error(capsys, 'written by ogbg_mol, not ogbn_arxiv')
     ckpt.write_bytes(b'not a checkpoint')
     assert run('ogbg_mol', common + tiny + ['--resume']) == 2
-    one_line_error(capsys, 'not a readable checkpoint')
+    one_line_error(capsys, 'is not a checkpoint of these commands')
 
 
 def test_torchrun_two_cpu_ranks(root, tmp_path):

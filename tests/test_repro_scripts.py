@@ -11,7 +11,10 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 import torch
-from _scripts import load_script, run
+from _scripts import run
+
+from gdl_graphs.experiments import planetoid as mod_planetoid
+from gdl_graphs.experiments import tu as mod_tu
 
 
 @pytest.fixture(autouse=True)
@@ -116,7 +119,7 @@ def test_planetoid_reads_the_split_pyg_reads(tmp_path):
     """The script's data is PyG's Planetoid on the generated files: labels in test.index
     order, 500 validation nodes after the labelled ones."""
     label = write_planetoid(tmp_path)
-    mod = load_script('planetoid')
+    mod = mod_planetoid
     data, classes = mod.load(str(tmp_path), 'Cora', download=False)
     assert classes == 3
     assert torch.equal(data.y, torch.from_numpy(label).long())
@@ -126,7 +129,7 @@ def test_planetoid_reads_the_split_pyg_reads(tmp_path):
 
 
 def test_planetoid_recipes_are_the_papers():
-    mod = load_script('planetoid')
+    mod = mod_planetoid
     gcn = mod.recipe('CiteSeer', 'gcn')
     assert (gcn['hidden'], gcn['dropout'], gcn['lr'], gcn['weight_decay'], gcn['epochs']) == \
         (16, 0.5, 0.01, 5e-4, 200)
@@ -146,7 +149,7 @@ def test_planetoid_recipes_are_the_papers():
 def test_sparse_features_give_the_dense_numbers():
     """A model on sparse COO features computes what it computes on the dense matrix (eval),
     and the input dropout keeps each stored entry scaled by 1/(1-p) or zeroes it."""
-    mod = load_script('planetoid')
+    mod = mod_planetoid
     g = torch.Generator().manual_seed(0)
     x = (torch.rand(30, 17, generator=g, dtype=torch.float64) < 0.2).double()
     ei = torch.randint(0, 30, (2, 80), generator=g)
@@ -230,9 +233,9 @@ def test_tu_only_folds_then_merge_is_the_full_run(tmp_path, capsys):
 
 
 def test_tu_folds_partition_and_stratify():
-    mod = load_script('tu')
+    mod = mod_tu
     y = np.array([0] * 12 + [1] * 8)
-    splits = mod.folds(y, 4, seed=0)
+    splits = mod.stratified_folds(y, 4, seed=0)
     test = np.concatenate([t for _, t in splits])
     assert sorted(test.tolist()) == list(range(20))
     for train, t in splits:
@@ -243,7 +246,7 @@ def test_tu_folds_partition_and_stratify():
 def test_gin_model_is_the_papers():
     """5 layers incl. the input: 4 GIN layers with 2-layer MLPs, 5 readout heads; GIN-0 keeps
     eps at 0; the readout is a sum, so the scores of a graph do not depend on node order."""
-    mod = load_script('tu')
+    mod = mod_tu
     from gdl_graphs.nn import GINConv
     model = mod.GIN(7, 16, 2, 5, 0.5, train_eps=False).double().eval()
     convs = [m for m in model.modules() if isinstance(m, GINConv)]

@@ -6,8 +6,9 @@ from .builder import (build_graph_dataset, build_node_dataset, build_smiles_data
                       random_split, scaffold_split)
 from .link import build_link_dataset, load_link_dataset
 from .ogb_utils import (DatasetError, allow_pyg_classes, dataset_path, evaluator_for,
-                        load_dataset)
+                        load_dataset, load_node_arrays)
 
 __all__ = ['DatasetError', 'allow_pyg_classes', 'dataset_path', 'evaluator_for', 'load_dataset',
+           'load_node_arrays',
            'build_graph_dataset', 'build_node_dataset', 'build_smiles_dataset', 'random_split',
            'scaffold_split', 'build_link_dataset', 'load_link_dataset']

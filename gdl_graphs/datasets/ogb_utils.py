@@ -238,3 +238,35 @@ def evaluator_for(dataset):
         ev.num_tasks = int(dataset.meta_info['num tasks'])
         ev.eval_metric = dataset.meta_info['eval metric']
         return ev
+
+
+def load_node_arrays(name: str, root: str = 'datasets'):
+    """``(edge_index, x, y, split, num_classes)`` of an ogbn-* folder, memory-mapped from
+    ogb's processed file (ogb writes it on the first load), for partitioning graphs larger than
+    memory allows to copy."""
+    if kind_of(name) != 'node':
+        raise DatasetError(f'--dataset {name!r} is not a node property dataset: use an ogbn-* '
+                           f'name')
+    path = dataset_path(name, root)
+    processed = osp.join(path, 'processed', 'geometric_data_processed.pt')
+    dataset = load_dataset(name, root) if not osp.isfile(processed) else None
+    split = dataset.split_idx if dataset is not None else None
+    del dataset
+    allow_pyg_classes()
+    try:
+        data = torch.load(processed, mmap=True, weights_only=True)[0]
+    except Exception as exc:
+        raise DatasetError(f'cannot memory-map {processed} ({type(exc).__name__}); delete the '
+                           f'processed folder and run again') from None
+    if split is None:
+        import pandas as pd
+        meta = meta_info(name, root)
+        folder = osp.join(path, 'split', meta['split'])
+        split = {k: pd.read_csv(osp.join(folder, f'{k}.csv.gz'), compression='gzip',
+                                header=None).values.T[0] for k in ('train', 'valid', 'test')}
+    get = data.get if hasattr(data, 'get') else data.__getitem__
+    x, y, ei = get('x'), get('y'), get('edge_index')
+    if x is None or y is None:
+        raise DatasetError(f'{name} has no node features or labels: rebuild it with x and y')
+    num_classes = int(meta_info(name, root).get('num classes', int(y.max()) + 1))
+    return ei, x, y, split, num_classes

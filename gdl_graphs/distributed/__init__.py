@@ -11,7 +11,7 @@
 
 Nothing here imports pymetis until a partition is written.
 """
-from .graph import DistGraph, DistributedError
+from .graph import DistGraph, DistributedError, lost_peer, run_collective
 from .partition import (
                         FORMAT,
                         LocalPart,
@@ -26,7 +26,8 @@ from .planted import planted_partition
 from .sampler import DistNeighborLoader, DistNeighborSampler, dist_inference
 from .store import DistFeatureStore, DistGraphStore
 
-__all__ = ['DistGraph', 'DistributedError', 'FORMAT', 'LocalPart', 'PartitionError',
+__all__ = ['DistGraph', 'DistributedError', 'lost_peer', 'run_collective', 'FORMAT',
+           'LocalPart', 'PartitionError',
            'check_folder', 'load_part', 'metis', 'partition_graph', 'read_meta',
            'DistNeighborLoader', 'DistNeighborSampler', 'dist_inference', 'DistFeatureStore',
            'DistGraphStore', 'planted_partition']

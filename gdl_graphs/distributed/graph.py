@@ -25,16 +25,25 @@ class DistributedError(RuntimeError):
     """Another rank failed or a collective timed out; the message is one line."""
 
 
-def _collective(what: str, fn: Callable[[], None]) -> None:
+def lost_peer(what: str, exc: BaseException) -> 'DistributedError':
+    """The one-line error of a rank whose collective failed because another rank stopped (or
+    the process group timed out) while ``what`` ran."""
+    text = str(exc).strip()
+    first = text.splitlines()[0][:160] if text else ''
+    rank = torch.distributed.get_rank() if torch.distributed.is_initialized() else 0
+    return DistributedError(
+        f'rank {rank}: {what} failed, another rank stopped or the process group timed out '
+        f'({type(exc).__name__}: {first}); every rank stops, restart the run (--resume '
+        f'continues from the last checkpoint)')
+
+
+def run_collective(what: str, fn: Callable[[], None]) -> None:
+    """Call ``fn`` (a collective); a failure of the transport becomes :func:`lost_peer`'s
+    error."""
     try:
         fn()
     except RuntimeError as exc:  # gloo / nccl raise DistBackendError (a RuntimeError)
-        first = str(exc).strip().splitlines()[0][:160] if str(exc).strip() else ''
-        rank = torch.distributed.get_rank() if torch.distributed.is_initialized() else 0
-        raise DistributedError(
-            f'rank {rank}: {what} failed, another rank stopped or the process group timed out '
-            f'({type(exc).__name__}: {first}); every rank stops, restart the run (--resume '
-            f'continues from the last checkpoint)') from None
+        raise lost_peer(what, exc) from None
 
 
 class DistGraph:
@@ -96,16 +105,16 @@ class DistGraph:
         order = torch.argsort(owner, stable=True)
         send_counts = torch.bincount(owner, minlength=self.world)
         recv_counts = torch.empty_like(send_counts)
-        _collective(what, lambda: torch.distributed.all_to_all_single(
+        run_collective(what, lambda: torch.distributed.all_to_all_single(
             recv_counts, send_counts, group=self.group))
         sc, rc = send_counts.tolist(), recv_counts.tolist()
         questions = payload.index_select(0, order).contiguous()
         received = questions.new_empty((sum(rc), questions.size(1)))
-        _collective(what, lambda: torch.distributed.all_to_all_single(
+        run_collective(what, lambda: torch.distributed.all_to_all_single(
             received, questions, rc, sc, group=self.group))
         reply = answer(received).reshape(sum(rc), *row_shape).to(dtype).contiguous()
         back = reply.new_empty((len(ids), *row_shape))
-        _collective(what, lambda: torch.distributed.all_to_all_single(
+        run_collective(what, lambda: torch.distributed.all_to_all_single(
             back, reply, sc, rc, group=self.group))
         row_bytes = reply.element_size() * (int(torch.tensor(row_shape).prod())
                                             if len(row_shape) else 1)

@@ -1,0 +1,34 @@
+"""The one error type of the experiment commands and the wrapper that prints it."""
+from __future__ import annotations
+
+import sys
+from typing import Callable, List, Optional
+
+
+class UserError(ValueError):
+    """A mistake in the command line or in the files it names; reported as one line that says
+    what to do instead (exit status 2)."""
+
+
+def _one_line_errors() -> tuple:
+    from ..datasets import DatasetError
+    from ..distributed import DistributedError, PartitionError
+    return UserError, DatasetError, PartitionError, DistributedError
+
+
+def cli(main: Callable[[Optional[List[str]]], int], argv: Optional[List[str]] = None) -> int:
+    """Run ``main(argv)`` as a command: the user's mistakes (:class:`UserError`, dataset,
+    partition and distributed errors) become one line on stderr and exit status 2, ``Ctrl-C``
+    says how to continue (130), and the process group is closed whatever happens."""
+    import torch
+    try:
+        return main(argv)
+    except _one_line_errors() as exc:
+        print(f'error: {exc}', file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print('interrupted: continue with --resume', file=sys.stderr)
+        return 130
+    finally:
+        if torch.distributed.is_available() and torch.distributed.is_initialized():
+            torch.distributed.destroy_process_group()
