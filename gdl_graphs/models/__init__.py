@@ -12,10 +12,11 @@ from .deepsets import DeepSets, PointNet
 from .gem import GEMNet, NormGate
 from .gnn import GNN
 from .graclus_net import GraclusNet
+from .link import LinkGNN
 from .ogb import MolGNN, MolNodeGNN, NodeGNN, mol_gnn
 from .registry import available, create, get, register
 
 __all__ = ['available', 'create', 'get', 'register', 'GNN', 'MolGNN', 'MolNodeGNN', 'NodeGNN',
            'mol_gnn', 'LatticeLeNet', 'torch_lenet', 'DeepSets', 'PointNet', 'GraclusNet',
            'GEMNet', 'NormGate', 'GAE', 'VGAE', 'GCNEncoder', 'VariationalGCNEncoder',
-           'InnerProductDecoder', 'HadamardMLPDecoder']
+           'InnerProductDecoder', 'HadamardMLPDecoder', 'LinkGNN']
