@@ -154,7 +154,7 @@ def train_autoencoder(args: argparse.Namespace) -> int:
                     with torch.no_grad():
                         z = model.encode(x, ei)
                     va = model.test(z, *_pos_neg(val, dev))
-                    curve.append([epoch, float(loss), va[0], va[1]])
+                    curve.append([epoch, float(loss.detach()), va[0], va[1]])
             model.eval()
             with torch.no_grad():
                 z = model.encode(x, ei)
