@@ -84,6 +84,7 @@ class _Graphs:
                  power: float, num_src: int, edge_group: Tensor):
         self.src_lo, self.src_n, self.dst_lo, self.dst_n = src_lo, src_n, dst_lo, dst_n
         self.n_dst, self.bipartite, self.undirected = n_dst, bipartite, undirected
+        self.num_src_nodes = num_src
         self.device = edge_index.device
         row, col = edge_index[0], edge_index[1]
         if undirected:
@@ -209,6 +210,52 @@ def _first_per_group(gid: Tensor, quota: Tensor) -> Tensor:
     return rank < quota[gid]
 
 
+def _first_occurrence(keys: Tensor) -> Tensor:
+    """Mask of the first occurrence of every distinct key (draw order kept)."""
+    srt, perm = torch.sort(keys, stable=True)
+    first = torch.ones_like(keys, dtype=torch.bool)
+    first[perm[1:][srt[1:] == srt[:-1]]] = False
+    return first
+
+
+def _sample_one(graphs: _Graphs, left: int, max_rounds: int, generator) -> Tuple[Tensor, int]:
+    """The rejection rounds of :func:`_sample` for a single graph: (keys, how many are
+    still missing)."""
+    dev = graphs.device
+    if left <= 0:
+        return torch.zeros(0, dtype=torch.long, device=dev), 0
+    ns, nd = graphs.num_src_nodes, graphs.n_dst
+    acc = max(float(graphs.accept[0]), 1e-6)
+    out, accepted = [], None
+    for _ in range(max_rounds):
+        m = int(math.ceil(1.25 * left / acc)) + 16
+        u = torch.rand(2, m, dtype=torch.float64, device=dev, generator=generator)
+        if graphs.ws is None:
+            i = (u[0] * ns).long().clamp_(max=ns - 1)
+            j = (u[1] * nd).long().clamp_(max=nd - 1)
+        else:
+            cs, cd = graphs.cs, graphs.cd
+            i = (torch.searchsorted(cs, u[0] * cs[-1], right=True) - 1).clamp_(0, ns - 1)
+            j = (torch.searchsorted(cd, u[1] * cd[-1], right=True) - 1).clamp_(0, nd - 1)
+        if graphs.undirected:
+            i, j = torch.minimum(i, j), torch.maximum(i, j)
+        keys = i * nd + j
+        ok = ~graphs.is_edge(keys)
+        if not graphs.bipartite:
+            ok &= i != j
+        if accepted is not None:
+            pos = torch.searchsorted(accepted, keys).clamp_(max=accepted.numel() - 1)
+            ok &= accepted[pos] != keys
+        keys = keys[ok]
+        keys = keys[_first_occurrence(keys)][:left]
+        out.append(keys)
+        left -= keys.numel()
+        if left <= 0:
+            break
+        accepted = torch.sort(torch.cat(out))[0]
+    return torch.cat(out), max(left, 0)
+
+
 def _sample(graphs: _Graphs, need: Tensor, max_rounds: int, generator,
             what: str) -> Tuple[Tensor, Tensor]:
     """``need[g]`` distinct non-edges of every graph ``g``: (keys, graph), grouped by graph in
@@ -262,7 +309,12 @@ def _sample(graphs: _Graphs, need: Tensor, max_rounds: int, generator,
         out_gid.append(gid[take])
         left[groups] = 0
     accepted = torch.zeros(0, dtype=torch.long, device=dev)
-    for _ in range(max_rounds):
+    if G == 1:  # one graph: the same rounds without the per-graph bookkeeping
+        keys, left = _sample_one(graphs, int(left[0]), max_rounds, generator)
+        out_keys.append(keys)
+        out_gid.append(torch.zeros_like(keys))
+        left = torch.full((1,), left, dtype=torch.long, device=dev)
+    for _ in range(max_rounds if G > 1 else 0):
         todo = (left > 0).nonzero().view(-1)
         if not todo.numel():
             break
@@ -274,9 +326,7 @@ def _sample(graphs: _Graphs, need: Tensor, max_rounds: int, generator,
             pos = torch.searchsorted(accepted, keys).clamp_(max=accepted.numel() - 1)
             ok &= accepted[pos] != keys
         keys, gid = keys[ok], gid[ok]
-        srt, perm = torch.sort(keys, stable=True)
-        first = torch.ones_like(keys, dtype=torch.bool)
-        first[perm[1:][srt[1:] == srt[:-1]]] = False
+        first = _first_occurrence(keys)
         keys, gid = keys[first], gid[first]
         take = _first_per_group(gid, left)
         keys, gid = keys[take], gid[take]
@@ -291,7 +341,7 @@ def _sample(graphs: _Graphs, need: Tensor, max_rounds: int, generator,
                            f'max_rounds or ask for fewer')
     keys = torch.cat(out_keys) if out_keys else torch.zeros(0, dtype=torch.long, device=dev)
     gid = torch.cat(out_gid) if out_gid else keys
-    if G > 1 or len(out_keys) > 1:
+    if G > 1:
         gid, order = torch.sort(gid, stable=True)
         keys = keys[order]
     return keys, gid

@@ -31,7 +31,7 @@ from torch import Tensor
 from torch.nn import Module
 
 from ..link.metrics import average_precision, roc_auc
-from ..link.negative import negative_sampling
+from ..link.negative import NegativeSampler
 from ..nn.gcn_conv import GCNConv
 from .registry import register
 
@@ -147,11 +147,26 @@ class GAE(Module):
                    generator: Optional[torch.Generator] = None) -> Tensor:
         """Binary cross-entropy of the positive pairs and the negatives (one exact negative per
         positive, drawn from the non-edges of ``pos_edge_index``, when none are given)."""
-        pos_loss = -torch.log(self.decoder(z, pos_edge_index, sigmoid=True) + EPS).mean()
         if neg_edge_index is None:
-            neg_edge_index = negative_sampling(pos_edge_index, z.size(0), generator=generator)
-        neg_loss = -torch.log(1 - self.decoder(z, neg_edge_index, sigmoid=True) + EPS).mean()
+            neg_edge_index = self._negatives(pos_edge_index, z.size(0)).sample(
+                pos_edge_index.size(1), generator=generator)
+        p = pos_edge_index.size(1)
+        # one decoder call for both sets: one gather (and one scatter back) per endpoint
+        prob = self.decoder(z, torch.cat([pos_edge_index, neg_edge_index], 1), sigmoid=True)
+        pos_loss = -torch.log(prob[:p] + EPS).mean()
+        neg_loss = -torch.log(1 - prob[p:] + EPS).mean()
         return pos_loss + neg_loss
+
+    def _negatives(self, edge_index: Tensor, num_nodes: int) -> NegativeSampler:
+        """The sorted edge set of ``edge_index``, kept while the same tensor (same storage,
+        shape and version) comes back: a training loop sorts its graph once, not per epoch."""
+        key = (edge_index.data_ptr(), tuple(edge_index.shape), edge_index._version,
+               int(num_nodes), str(edge_index.device))
+        cache = self.__dict__.get('_neg_cache')
+        if cache is None or cache[0] != key:
+            cache = (key, NegativeSampler(edge_index, num_nodes))
+            self.__dict__['_neg_cache'] = cache
+        return cache[1]
 
     @torch.no_grad()
     def test(self, z: Tensor, pos_edge_index: Tensor,
