@@ -32,6 +32,7 @@ from .checkpoint import check_folder_path, check_outputs, write_results
 from .context import init_context
 from .errors import UserError
 from .loop import std
+from .planetoid import sparse_features
 from .rng import seed_everything
 
 SCRIPT = 'link_autoencoder'
@@ -113,8 +114,8 @@ def train_autoencoder(args: argparse.Namespace) -> int:
     graph = Data(x=data.x, edge_index=data.edge_index, num_nodes=data.num_nodes)
     train, val, test = split_edges(graph, args.seed)
     dev = ctx.device
-    x = train.x.to(dev)
     ei = train.edge_index.to(dev)
+    x = sparse_features(train.x.to(dev), ei)  # a sparse product, as Kipf's code
     n = int(graph.num_nodes)
     label = pos_weight = norm = None
     if args.loss == 'dense':
