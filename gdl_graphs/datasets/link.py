@@ -26,27 +26,16 @@ node ids in range) and attaches the split as ``dataset.split_edge``; every failu
 """
 from __future__ import annotations
 
-import json
 import os
 import os.path as osp
-import shutil
-import warnings
 from typing import Any, Dict, Optional, Sequence, Union
 
 import numpy as np
 import torch
 
-from .builder import _Folder, _np, _write
-from .ogb_utils import (
-    META_FILE,
-    DatasetError,
-    _no_prompt,
-    _quiet,
-    allow_pyg_classes,
-    dataset_path,
-    kind_of,
-    meta_info,
-)
+from .builder import _finish, _Folder, _np, _write
+from .ogb_utils import (DatasetError, _quiet, allow_pyg_classes, dataset_path, kind_of, lacks,
+                        meta_info, open_ogb, prepare_folder)
 
 SPLITS = ('train', 'valid', 'test')
 #: official names whose split files hold source / target nodes (MRR); others hold edges
@@ -263,12 +252,7 @@ def build_link_dataset(root: str, name: str, edge_index: Any, x: Any = None,
         os.makedirs(folder.path('split', split_type), exist_ok=True)
         for k, d in out.items():
             torch.save(d, folder.path('split', split_type, f'{k}.pt'))
-        with open(folder.path(f"RELEASE_v{meta['version']}.txt"), 'w') as f:
-            f.write(f'{name} built by gdl_graphs.datasets.link\n')
-        if not official:
-            with open(folder.path(META_FILE), 'w') as f:
-                json.dump(meta, f, indent=1)
-        folder.commit()
+        _finish(folder, name, meta, official)
     except BaseException:
         folder.abort()
         raise
@@ -377,49 +361,24 @@ def load_link_dataset(name: str, root: str = 'datasets', download: bool = False,
     path = dataset_path(name, root)
     allow_pyg_classes()
     from ogb.linkproppred import dataset_pyg as module
-    if not osp.isdir(path):
-        if not (official and download):
-            how = 'pass --download to fetch it, or ' if official else ''
-            raise DatasetError(f'no dataset folder {path}: {how}build one with '
-                               f'build_link_dataset (or point --root at its parent)')
-    else:
-        release = osp.join(path, f"RELEASE_v{meta['version']}.txt")
-        if not osp.exists(release):
-            with open(release, 'w') as f:
-                f.write(f"{name} version {meta['version']} (written by gdl_graphs)\n")
+    fix = 'build_link_dataset'
+    if prepare_folder(name, path, meta, official, download, fix):
         raw = ['edge'] + (['node-feat'] if meta.get('has_node_attr') == 'True' else [])
         for key in ('additional node files', 'additional edge files'):
             if meta.get(key, 'None') != 'None':
                 raw += meta[key].split(',')
         need = [osp.join('raw', f + '.csv.gz') for f in raw]
-        processed = osp.join(path, 'processed', 'geometric_data_processed.pt')
-        if osp.exists(processed):
+        if osp.exists(osp.join(path, 'processed', 'geometric_data_processed.pt')):
             need = []
         sdir = osp.join('split', meta['split'])
         if not osp.exists(osp.join(path, sdir, 'split_dict.pt')):
             need += [osp.join(sdir, f'{s}.pt') for s in SPLITS]
         missing = [f for f in need if not osp.exists(osp.join(path, f))]
         if missing:
-            raise DatasetError(f'the dataset folder {path} lacks {missing[0]}'
-                               f'{f" (and {len(missing) - 1} more)" if len(missing) > 1 else ""}'
-                               f': rebuild it with build_link_dataset, or delete it and '
-                               f'download again')
-    had_processed = osp.exists(osp.join(path, 'processed'))
-    kwargs = {'meta_dict': meta} if not official else {}
-    try:
-        with _quiet(quiet), _no_prompt(module), warnings.catch_warnings():
-            warnings.simplefilter('ignore', UserWarning)
-            dataset = module.PygLinkPropPredDataset(name=name, root=root, transform=transform,
-                                                    **kwargs)
-    except DatasetError:
-        raise
-    except Exception as exc:
-        if not had_processed:
-            shutil.rmtree(osp.join(path, 'processed'), ignore_errors=True)
-        what = str(exc).strip().splitlines()[0][:160] if str(exc).strip() else ''
-        raise DatasetError(f'could not read the OGB dataset {name} in {path} '
-                           f'({type(exc).__name__}: {what}): rebuild it with '
-                           f'build_link_dataset, or delete {path} and download again') from None
+            raise lacks(path, missing, fix)
+    dataset = open_ogb(module, lambda: module.PygLinkPropPredDataset(
+        name=name, root=root, transform=transform,
+        **({'meta_dict': meta} if not official else {})), name, path, quiet, fix)
     sdir = osp.join(dataset.root, 'split', meta['split'])
     if osp.exists(osp.join(sdir, 'split_dict.pt')):
         whole = _load_pt(osp.join(sdir, 'split_dict.pt'))

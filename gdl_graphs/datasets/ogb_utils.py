@@ -143,6 +143,49 @@ def _no_prompt(module):
         module.decide_download = old
 
 
+def prepare_folder(name: str, path: str, meta: Dict[str, str], official: bool,
+                   download: bool, fix: str) -> bool:
+    """Whether the folder exists (then with its release file, so ogb never prompts); a missing
+    folder is a :class:`DatasetError` unless ogb may download it."""
+    if not osp.isdir(path):
+        if not (official and download):
+            how = ('pass --download to fetch it, or ' if official else '')
+            raise DatasetError(f'no dataset folder {path}: {how}build one with {fix} (or point '
+                               f'--root at its parent)')
+        return False
+    release = osp.join(path, f"RELEASE_v{meta['version']}.txt")
+    if not osp.exists(release):  # else ogb blocks on input()
+        with open(release, 'w') as f:
+            f.write(f"{name} version {meta['version']} (written by gdl_graphs)\n")
+    return True
+
+
+def lacks(path: str, missing: List[str], fix: str) -> DatasetError:
+    more = f' (and {len(missing) - 1} more)' if len(missing) > 1 else ''
+    return DatasetError(f'the dataset folder {path} lacks {missing[0]}{more}: rebuild it with '
+                        f'{fix}, or delete it and download again')
+
+
+def open_ogb(module, make, name: str, path: str, quiet: bool, fix: str):
+    """``make()`` (ogb's dataset class) quietly, without prompts; whatever ogb raises becomes
+    one :class:`DatasetError` line, and a ``processed`` folder it half-wrote is removed."""
+    had_processed = osp.exists(osp.join(path, 'processed'))
+    try:
+        with _quiet(quiet), _no_prompt(module), warnings.catch_warnings():
+            warnings.simplefilter('ignore', UserWarning)  # ogb's non-writable numpy arrays
+            return make()
+    except DatasetError:
+        raise
+    except Exception as exc:  # ogb raises anything from pandas, gzip, numpy, torch
+        if not had_processed:
+            shutil.rmtree(osp.join(path, 'processed'), ignore_errors=True)
+        what = str(exc).strip().splitlines()[0][:160] if str(exc).strip() else ''
+        verb = 'download' if not osp.isdir(path) else 'read'
+        raise DatasetError(f'could not {verb} the OGB dataset {name} in {path} '
+                           f'({type(exc).__name__}: {what}): rebuild it with {fix}, or delete '
+                           f'{path} and download again') from None
+
+
 def load_dataset(name: str, root: str = 'datasets', download: bool = False,
                  quiet: bool = True, transform: Any = None):
     """The ogb PyG dataset ``name`` under ``root`` (``PygGraphPropPredDataset`` or
@@ -174,41 +217,18 @@ def load_dataset(name: str, root: str = 'datasets', download: bool = False,
         from ogb.nodeproppred import dataset_pyg as module
         cls = module.PygNodePropPredDataset
     processed = osp.join(path, 'processed', 'geometric_data_processed.pt')
-    if not osp.isdir(path):
-        if not (official and download):
-            how = ('pass --download to fetch it, or ' if official else '')
-            raise DatasetError(f'no dataset folder {path}: {how}build one with '
-                               f'datasets/build_ogb.py (or point --root at its parent)')
-    else:
-        release = osp.join(path, f"RELEASE_v{meta['version']}.txt")
-        if not osp.exists(release):  # else ogb blocks on input()
-            with open(release, 'w') as f:
-                f.write(f"{name} version {meta['version']} (written by gdl_graphs)\n")
+    fix = 'datasets/build_ogb.py'
+    if prepare_folder(name, path, meta, official, download, fix):
         missing = [f for f in required_files(meta, kind) if not osp.exists(osp.join(path, f))]
         if missing and not (osp.exists(processed) and
                             all(f.startswith('split') for f in missing)):
-            raise DatasetError(f'the dataset folder {path} lacks {missing[0]}'
-                               f'{f" (and {len(missing) - 1} more)" if len(missing) > 1 else ""}'
-                               f': rebuild it with datasets/build_ogb.py, or delete it and '
-                               f'download again')
-    had_processed = osp.exists(osp.join(path, 'processed'))
-    kwargs = {'meta_dict': meta} if not official else {}
-    try:
-        with _quiet(quiet), _no_prompt(module), warnings.catch_warnings():
-            warnings.simplefilter('ignore', UserWarning)  # ogb's non-writable numpy arrays
-            dataset = cls(name=name, root=root, transform=transform, **kwargs)
-            split = dataset.get_idx_split()
-    except DatasetError:
-        raise
-    except Exception as exc:  # ogb raises anything from pandas, gzip, numpy, torch
-        if not had_processed:
-            shutil.rmtree(osp.join(path, 'processed'), ignore_errors=True)
-        what = str(exc).strip().splitlines()[0][:160] if str(exc).strip() else ''
-        verb = 'download' if not osp.isdir(path) else 'read'
-        raise DatasetError(f'could not {verb} the OGB dataset {name} in {path} '
-                           f'({type(exc).__name__}: {what}): rebuild it with '
-                           f'datasets/build_ogb.py, or delete {path} and download again'
-                           ) from None
+            raise lacks(path, missing, fix)
+
+    def make():
+        ds = cls(name=name, root=root, transform=transform,
+                 **({'meta_dict': meta} if not official else {}))
+        return ds, ds.get_idx_split()
+    dataset, split = open_ogb(module, make, name, path, quiet, fix)
     n = len(dataset) if kind == 'graph' else dataset[0].num_nodes
     for key in ('train', 'valid', 'test'):
         idx = split.get(key) if isinstance(split, dict) else None

@@ -29,7 +29,14 @@ from torch_geometric.data import Data
 
 from ..core import check_edge_index
 from ..link.negative import NegativeSampler
-from .neighbor import NeighborLoader, NeighborSampler, _check_fanout, _Identity, _SeededBatches
+from .neighbor import (
+    NeighborLoader,
+    NeighborSampler,
+    _check_fanout,
+    _Identity,
+    _SeededBatches,
+    check_loader_args,
+)
 
 
 def _ratio(neg_sampling, neg_sampling_ratio) -> Optional[float]:
@@ -75,16 +82,7 @@ class LinkNeighborLoader(torch.utils.data.DataLoader):
                  neg_sampling: Optional[Union[str, dict]] = None, neg_method: str = 'uniform',
                  batch_size: int = 1, shuffle: bool = False, drop_last: bool = False,
                  replace: bool = False, generator: Optional[torch.Generator] = None, **kwargs):
-        if not isinstance(data, Data):
-            raise ValueError(f'LinkNeighborLoader takes a torch_geometric.data.Data, got '
-                             f'{type(data).__name__}')
-        if data.edge_index is None:
-            raise ValueError('data has no edge_index: the loader samples its edges')
-        if int(batch_size) < 1:
-            raise ValueError(f'batch_size must be >= 1, got {batch_size}')
-        for key in ('sampler', 'batch_sampler', 'collate_fn'):
-            if key in kwargs:
-                raise ValueError(f'LinkNeighborLoader sets {key} itself; do not pass it')
+        check_loader_args(type(self).__name__, data, batch_size, kwargs)
         self.num_neighbors = _check_fanout(num_neighbors)
         self.data = data
         n = data.num_nodes
