@@ -218,14 +218,15 @@ def _first_occurrence(keys: Tensor) -> Tensor:
     return first
 
 
-def _sample_one(graphs: _Graphs, left: int, max_rounds: int, generator) -> Tuple[Tensor, int]:
+def _sample_one(graphs: _Graphs, left: int, max_rounds: int, generator,
+                accept: Optional[float] = None) -> Tuple[Tensor, int]:
     """The rejection rounds of :func:`_sample` for a single graph: (keys, how many are
     still missing)."""
     dev = graphs.device
     if left <= 0:
         return torch.zeros(0, dtype=torch.long, device=dev), 0
     ns, nd = graphs.num_src_nodes, graphs.n_dst
-    acc = max(float(graphs.accept[0]), 1e-6)
+    acc = max(float(graphs.accept[0]) if accept is None else accept, 1e-6)
     out, accepted = [], None
     for _ in range(max_rounds):
         m = int(math.ceil(1.25 * left / acc)) + 16
@@ -396,6 +397,10 @@ class NegativeSampler:
         self.graphs = _Graphs(ei, zero, self.one * n_src, zero, self.one * n_dst, n_dst,
                               bipartite, force_undirected, method, power, n_src,
                               torch.zeros(ei.size(1), dtype=torch.long, device=dev))
+        # python numbers of the one graph, read once (no device sync per batch)
+        self.accept = float(self.graphs.accept[0]) if not self.empty else 0.0
+        self.free = int(self.graphs.free()[0]) if method == 'uniform' and not self.empty \
+            else (None if method == 'uniform' else (1 << 62 if self.accept > 0 else 0))
 
     def sample(self, num_neg_samples: Optional[Union[int, float]] = None,
                generator: Optional[torch.Generator] = None) -> Tensor:
@@ -407,6 +412,11 @@ class NegativeSampler:
                 raise ValueError(f'cannot draw {num} negative edges from a graph without '
                                  f'nodes')
             return self.one.new_zeros(2, 0)
+        if self.free is not None and num <= self.free and self.accept >= 0.5 and \
+                4 * num <= self.free:  # plain rejection rounds, without tensor bookkeeping
+            keys, left = _sample_one(self.graphs, num, self.max_rounds, generator, self.accept)
+            if not left:
+                return _pairs(keys, self.n_dst, self.undirected)
         keys, _ = _sample(self.graphs, self.one * num, self.max_rounds, generator, 'edges')
         return _pairs(keys, self.n_dst, self.undirected)
 
