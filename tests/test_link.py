@@ -413,3 +413,17 @@ def test_metrics_equal_sklearn_and_ogb():
     negm = torch.randint(0, 20, (50, 30), generator=g).float()
     ref = ogb.Evaluator('ogbl-citation2').eval({'y_pred_pos': pos, 'y_pred_neg': negm})
     assert abs(mrr(pos, negm) - float(ref['mrr_list'].mean())) < 1e-6
+
+
+def test_retry_bound_is_enforced():
+    # a sampler that believes every draw is a non-edge (about half are) falls short in one
+    # round and says so instead of looping
+    n = 20
+    pairs_ = torch.tensor([(i, j) for i in range(n) for j in range(n) if i != j]).t()
+    ei = pairs_[:, torch.randperm(pairs_.size(1), generator=gen())[:170]]
+    sampler = NegativeSampler(ei, n, max_rounds=1)
+    assert 0.5 <= sampler.accept < 0.6
+    sampler.accept = 1.0
+    with pytest.raises(RuntimeError, match='in 1 rounds'):
+        sampler.sample(52, gen())
+    assert NegativeSampler(ei, n, max_rounds=16).sample(52, gen()).size(1) == 52

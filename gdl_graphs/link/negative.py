@@ -415,8 +415,11 @@ class NegativeSampler:
         if self.free is not None and num <= self.free and self.accept >= 0.5 and \
                 4 * num <= self.free:  # plain rejection rounds, without tensor bookkeeping
             keys, left = _sample_one(self.graphs, num, self.max_rounds, generator, self.accept)
-            if not left:
-                return _pairs(keys, self.n_dst, self.undirected)
+            if left:
+                raise RuntimeError(f'negative sampling found {num - left} of {num} negative '
+                                   f'edges in {self.max_rounds} rounds; raise max_rounds or '
+                                   f'ask for fewer')
+            return _pairs(keys, self.n_dst, self.undirected)
         keys, _ = _sample(self.graphs, self.one * num, self.max_rounds, generator, 'edges')
         return _pairs(keys, self.n_dst, self.undirected)
 
