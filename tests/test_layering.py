@@ -15,8 +15,8 @@ KERNEL_CALLS = {'scatter_add', 'scatter_add_', 'scatter_reduce', 'scatter_reduce
                 'sparse_coo_tensor', 'sparse_csc_tensor'}
 KERNEL_MODULES = ('torch_scatter', 'torch_sparse', 'torch_cluster')
 # the layers of the package, bottom to top; a module may import its own level or below
-LEVELS = {'core': 0, 'geometry': 1, 'geodesics': 2, 'coarsening': 3, 'domains': 4, 'nn': 5,
-          'models': 6, 'testing': 7, 'io': 7, 'loader': 7, 'datasets': 7,
+LEVELS = {'core': 0, 'geometry': 1, 'geodesics': 2, 'coarsening': 3, 'domains': 4, 'link': 4,
+          'nn': 5, 'models': 6, 'testing': 7, 'io': 7, 'loader': 7, 'datasets': 7,
           'distributed': 8, 'viz': 8, 'info': 8, 'convert': 8, 'experiments': 9, 'tour': 9,
           'cli': 10, '__main__': 10}
 

@@ -4,10 +4,11 @@ Nothing here imports ogb or rdkit at import time; they load when a function need
 """
 from .builder import (build_graph_dataset, build_node_dataset, build_smiles_dataset,
                       random_split, scaffold_split)
+from .link import build_link_dataset, load_link_dataset
 from .ogb_utils import (DatasetError, allow_pyg_classes, check_processed, dataset_fingerprint,
                         dataset_path, evaluator_for, load_dataset, load_node_arrays)
 
 __all__ = ['DatasetError', 'allow_pyg_classes', 'check_processed', 'dataset_fingerprint',
            'dataset_path', 'evaluator_for', 'load_dataset', 'load_node_arrays',
            'build_graph_dataset', 'build_node_dataset', 'build_smiles_dataset', 'random_split',
-           'scaffold_split']
+           'scaffold_split', 'build_link_dataset', 'load_link_dataset']

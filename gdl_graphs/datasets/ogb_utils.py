@@ -62,19 +62,20 @@ def allow_pyg_classes() -> List[type]:
 
 def _master(kind: str):
     import pandas as pd
-    mod = {'graph': 'graphproppred', 'node': 'nodeproppred'}[kind]
+    mod = {'graph': 'graphproppred', 'node': 'nodeproppred', 'link': 'linkproppred'}[kind]
     import ogb
     path = osp.join(osp.dirname(ogb.__file__), mod, 'master.csv')
     return pd.read_csv(path, index_col=0, keep_default_na=False)
 
 
 def kind_of(name: str) -> str:
-    """``'graph'`` for ``ogbg-*`` names, ``'node'`` for ``ogbn-*``."""
-    if not isinstance(name, str) or not name.startswith(('ogbg-', 'ogbn-')):
+    """``'graph'`` for ``ogbg-*`` names, ``'node'`` for ``ogbn-*``, ``'link'`` for
+    ``ogbl-*``."""
+    if not isinstance(name, str) or not name.startswith(('ogbg-', 'ogbn-', 'ogbl-')):
         raise DatasetError(f'unknown dataset {name!r}: use an OGB name such as ogbg-molhiv, '
-                           f'ogbn-arxiv or ogbn-products (or a folder built with '
-                           f'datasets/build_ogb.py, named ogbg-* / ogbn-*)')
-    return 'graph' if name.startswith('ogbg-') else 'node'
+                           f'ogbn-arxiv or ogbl-collab (or a folder built with '
+                           f'datasets/build_ogb.py, named ogbg-* / ogbn-* / ogbl-*)')
+    return {'ogbg-': 'graph', 'ogbn-': 'node', 'ogbl-': 'link'}[name[:5]]
 
 
 def official_names(kind: str) -> List[str]:
@@ -204,6 +205,49 @@ def _no_prompt(module):
         module.decide_download = old
 
 
+def prepare_folder(name: str, path: str, meta: Dict[str, str], official: bool,
+                   download: bool, fix: str) -> bool:
+    """Whether the folder exists (then with its release file, so ogb never prompts); a missing
+    folder is a :class:`DatasetError` unless ogb may download it."""
+    if not osp.isdir(path):
+        if not (official and download):
+            how = ('pass --download to fetch it, or ' if official else '')
+            raise DatasetError(f'no dataset folder {path}: {how}build one with {fix} (or point '
+                               f'--root at its parent)')
+        return False
+    release = osp.join(path, f"RELEASE_v{meta['version']}.txt")
+    if not osp.exists(release):  # else ogb blocks on input()
+        with open(release, 'w') as f:
+            f.write(f"{name} version {meta['version']} (written by gdl_graphs)\n")
+    return True
+
+
+def lacks(path: str, missing: List[str], fix: str) -> DatasetError:
+    more = f' (and {len(missing) - 1} more)' if len(missing) > 1 else ''
+    return DatasetError(f'the dataset folder {path} lacks {missing[0]}{more}: rebuild it with '
+                        f'{fix}, or delete it and download again')
+
+
+def open_ogb(module, make, name: str, path: str, quiet: bool, fix: str):
+    """``make()`` (ogb's dataset class) quietly, without prompts; whatever ogb raises becomes
+    one :class:`DatasetError` line, and a ``processed`` folder it half-wrote is removed."""
+    had_processed = osp.exists(osp.join(path, 'processed'))
+    try:
+        with _quiet(quiet), _no_prompt(module), warnings.catch_warnings():
+            warnings.simplefilter('ignore', UserWarning)  # ogb's non-writable numpy arrays
+            return make()
+    except DatasetError:
+        raise
+    except Exception as exc:  # ogb raises anything from pandas, gzip, numpy, torch
+        if not had_processed:
+            shutil.rmtree(osp.join(path, 'processed'), ignore_errors=True)
+        what = str(exc).strip().splitlines()[0][:160] if str(exc).strip() else ''
+        verb = 'download' if not osp.isdir(path) else 'read'
+        raise DatasetError(f'could not {verb} the OGB dataset {name} in {path} '
+                           f'({type(exc).__name__}: {what}): rebuild it with {fix}, or delete '
+                           f'{path} and download again') from None
+
+
 def load_dataset(name: str, root: str = 'datasets', download: bool = False,
                  quiet: bool = True, transform: Any = None):
     """The ogb PyG dataset ``name`` under ``root`` (``PygGraphPropPredDataset`` or
@@ -220,6 +264,10 @@ def load_dataset(name: str, root: str = 'datasets', download: bool = False,
         DatasetError: unknown name, missing folder or files, unreadable (corrupt) data.
     """
     kind = kind_of(name)
+    if kind == 'link':
+        from .link import load_link_dataset
+        return load_link_dataset(name, root, download=download, quiet=quiet,
+                                 transform=transform)
     meta = meta_info(name, root)
     official = 'dir_path' not in meta
     path = dataset_path(name, root)
@@ -231,43 +279,20 @@ def load_dataset(name: str, root: str = 'datasets', download: bool = False,
         from ogb.nodeproppred import dataset_pyg as module
         cls = module.PygNodePropPredDataset
     processed = osp.join(path, 'processed', 'geometric_data_processed.pt')
-    if not osp.isdir(path):
-        if not (official and download):
-            how = ('pass --download to fetch it, or ' if official else '')
-            raise DatasetError(f'no dataset folder {path}: {how}build one with '
-                               f'datasets/build_ogb.py (or point --root at its parent)')
-    else:
-        release = osp.join(path, f"RELEASE_v{meta['version']}.txt")
-        if not osp.exists(release):  # else ogb blocks on input()
-            with open(release, 'w') as f:
-                f.write(f"{name} version {meta['version']} (written by gdl_graphs)\n")
+    fix = 'datasets/build_ogb.py'
+    if prepare_folder(name, path, meta, official, download, fix):
         missing = [f for f in required_files(meta, kind) if not osp.exists(osp.join(path, f))]
         if missing and not (osp.exists(processed) and
                             all(f.startswith('split') for f in missing)):
-            raise DatasetError(f'the dataset folder {path} lacks {missing[0]}'
-                               f'{f" (and {len(missing) - 1} more)" if len(missing) > 1 else ""}'
-                               f': rebuild it with datasets/build_ogb.py, or delete it and '
-                               f'download again')
-    had_processed = osp.exists(osp.join(path, 'processed'))
-    if had_processed:
+            raise lacks(path, missing, fix)
+    if osp.exists(osp.join(path, 'processed')):
         check_processed(name, root)  # stale processed data: refused before ogb loads it
-    kwargs = {'meta_dict': meta} if not official else {}
-    try:
-        with _quiet(quiet), _no_prompt(module), warnings.catch_warnings():
-            warnings.simplefilter('ignore', UserWarning)  # ogb's non-writable numpy arrays
-            dataset = cls(name=name, root=root, transform=transform, **kwargs)
-            split = dataset.get_idx_split()
-    except DatasetError:
-        raise
-    except Exception as exc:  # ogb raises anything from pandas, gzip, numpy, torch
-        if not had_processed:
-            shutil.rmtree(osp.join(path, 'processed'), ignore_errors=True)
-        what = str(exc).strip().splitlines()[0][:160] if str(exc).strip() else ''
-        verb = 'download' if not osp.isdir(path) else 'read'
-        raise DatasetError(f'could not {verb} the OGB dataset {name} in {path} '
-                           f'({type(exc).__name__}: {what}): rebuild it with '
-                           f'datasets/build_ogb.py, or delete {path} and download again'
-                           ) from None
+
+    def make():
+        ds = cls(name=name, root=root, transform=transform,
+                 **({'meta_dict': meta} if not official else {}))
+        return ds, ds.get_idx_split()
+    dataset, split = open_ogb(module, make, name, path, quiet, fix)
     n = len(dataset) if kind == 'graph' else dataset[0].num_nodes
     for key in ('train', 'valid', 'test'):
         idx = split.get(key) if isinstance(split, dict) else None
@@ -284,6 +309,9 @@ def evaluator_for(dataset):
     name = dataset.name
     if name.startswith('ogbg-'):
         from ogb.graphproppred import Evaluator
+    elif name.startswith('ogbl-'):
+        from .link import link_evaluator
+        return link_evaluator(name, dataset.meta_info['eval metric'])
     else:
         from ogb.nodeproppred import Evaluator
     try:

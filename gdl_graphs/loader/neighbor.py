@@ -323,6 +323,20 @@ class _SeededBatches(torch.utils.data.Sampler):
             yield [(idx, seed)]
 
 
+def check_loader_args(name: str, data: Data, batch_size: int, kwargs: dict) -> None:
+    """What every loader over a sampled ``data`` needs (one-line errors naming ``name``)."""
+    if not isinstance(data, Data):
+        raise ValueError(f'{name} takes a torch_geometric.data.Data, got '
+                         f'{type(data).__name__}')
+    if data.edge_index is None:
+        raise ValueError('data has no edge_index: the loader samples its edges')
+    if int(batch_size) < 1:
+        raise ValueError(f'batch_size must be >= 1, got {batch_size}')
+    for key in ('sampler', 'batch_sampler', 'collate_fn'):
+        if key in kwargs:
+            raise ValueError(f'{name} sets {key} itself; do not pass it')
+
+
 class NeighborLoader(torch.utils.data.DataLoader):
     r"""Mini-batches of sampled neighbourhoods of ``input_nodes``, as PyG's ``NeighborLoader``.
 
@@ -344,16 +358,7 @@ class NeighborLoader(torch.utils.data.DataLoader):
                  input_nodes: Optional[Tensor] = None, batch_size: int = 1,
                  shuffle: bool = False, drop_last: bool = False, replace: bool = False,
                  generator: Optional[torch.Generator] = None, **kwargs):
-        if not isinstance(data, Data):
-            raise ValueError(f'NeighborLoader takes a torch_geometric.data.Data, got '
-                             f'{type(data).__name__}')
-        if data.edge_index is None:
-            raise ValueError('data has no edge_index: the loader samples its edges')
-        if int(batch_size) < 1:
-            raise ValueError(f'batch_size must be >= 1, got {batch_size}')
-        for key in ('sampler', 'batch_sampler', 'collate_fn'):
-            if key in kwargs:
-                raise ValueError(f'NeighborLoader sets {key} itself; do not pass it')
+        check_loader_args(type(self).__name__, data, batch_size, kwargs)
         self.num_neighbors = check_fanout(num_neighbors)
         self.data = data
         n = data.num_nodes
