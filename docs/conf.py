@@ -68,9 +68,8 @@ plot_html_show_source_link = False
 plot_html_show_formats = False
 plot_formats = [('png', 90)]
 
-PACKAGES = ['core', 'geometry', 'geodesics', 'coarsening', 'domains', 'nn', 'models', 'testing',
-            'io', 'datasets',
-            'loader', 'convert', 'distributed']
+PACKAGES = ['core', 'geometry', 'geodesics', 'coarsening', 'domains', 'nn', 'models', 'link',
+            'testing', 'io', 'datasets', 'loader', 'convert', 'distributed', 'experiments']
 
 
 def _public(name):
