@@ -40,10 +40,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-sys.path.insert(0, osp.dirname(osp.abspath(__file__)))
-from _ogb_common import UserError, atomic_json, atomic_save, cli, seed_everything  # noqa: E402
-
 from gdl_graphs.domains.mesh import angle_defect  # noqa: E402
+from gdl_graphs.experiments import UserError, cli, save_checkpoint, seed_everything, write_results
 from gdl_graphs.geodesics import geodesic_patches  # noqa: E402
 from gdl_graphs.geodesics.mesh import check_face, check_pos, clean_faces  # noqa: E402
 from gdl_graphs.geodesics.operators import corner_geometry, cotan_laplacian, mass  # noqa: E402
@@ -280,7 +278,7 @@ def main(argv: Optional[List[str]] = None) -> int:
         print(f'accuracy {acc:.4f} over {len(items)} meshes '
               f'({sum(i["y"].numel() for i in items)} vertices)')
         if args.results:
-            atomic_json({'script': SCRIPT, 'evaluate': True, 'meshes': str(meshes),
+            write_results({'script': SCRIPT, 'evaluate': True, 'meshes': str(meshes),
                          'accuracy': acc, 'num_meshes': len(items)}, args.results)
         return 0
 
@@ -313,10 +311,10 @@ def main(argv: Optional[List[str]] = None) -> int:
     print(f'train accuracy {train_acc:.4f}  test accuracy {test_acc:.4f}')
     config = {'radius': args.radius, 'hidden': args.hidden, 'layers': args.layers,
               'epochs': args.epochs, 'lr': args.lr, 'seed': args.seed, 'limit': args.limit}
-    atomic_save({'script': SCRIPT, 'config': config, 'model': model.state_dict()},
+    save_checkpoint({'script': SCRIPT, 'config': config, 'model': model.state_dict()},
                 args.checkpoint)
     if args.results:
-        atomic_json({'script': SCRIPT, 'config': config, 'train_accuracy': train_acc,
+        write_results({'script': SCRIPT, 'config': config, 'train_accuracy': train_acc,
                      'test_accuracy': test_acc, 'preprocess_seconds': prep,
                      'num_train': len(train), 'num_test': len(test)}, args.results)
     return 0

@@ -65,8 +65,8 @@ class InputDropout(torch.nn.Module):
 
 class SparseRowsLinear(torch.nn.Module):
     """A bias-free ``Linear`` (the input projection of a GCN or GAT layer) that multiplies a
-    sparse COO ``x`` as a CSR matrix through :func:`gdl_graphs.core.spmm`: the product and its
-    weight gradient cost the stored entries only (torch's COO product and the CSR transpose
+    sparse COO ``x`` as a CSR matrix through :func:`gdl_graphs.core.sparse.spmm`: the product
+    and its weight gradient cost the stored entries only (torch's COO product and the CSR transpose
     of its backward cost ten to forty times more on Planetoid's features). The CSR of the
     sparsity pattern is built once and reused while it stays the same (input dropout only
     rescales the stored values). Dense inputs take ``F.linear``. Same parameters (the wrapped
@@ -83,7 +83,7 @@ class SparseRowsLinear(torch.nn.Module):
         self._inner.reset_parameters()
 
     def _structure(self, x):
-        from ..core import CSR
+        from ..core.sparse import CSR
         idx = x.indices()
         if self._indices is None or self._indices.shape != idx.shape or \
                 not torch.equal(self._indices, idx):
@@ -94,7 +94,7 @@ class SparseRowsLinear(torch.nn.Module):
     def forward(self, x):
         if not x.is_sparse:
             return F.linear(x, self.weight)
-        from ..core import spmm
+        from ..core.sparse import spmm
         x = x.coalesce()
         return spmm(self._structure(x), self.weight.t(), x.values().to(self.weight.dtype))
 
