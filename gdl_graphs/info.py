@@ -14,7 +14,7 @@ the edges themselves (tags do not survive ``torch.save``).
 from __future__ import annotations
 
 import pathlib
-from typing import Any, Dict, List, Union
+from typing import Any, Dict, List, Optional, Union
 
 import torch
 from torch import Tensor
@@ -105,11 +105,20 @@ def info(path_or_obj: Any, max_structure_checks: int = 200) -> Dict[str, Any]:
     Raises:
         FormatError: (a ``ValueError``) when the file is not a loadable graph or dataset.
     """
-    from torch_geometric.data.data import BaseData
 
+    from .io.atomic import read_marker
     from .io.data import load
     obj = load(path_or_obj) if isinstance(path_or_obj, (str, pathlib.Path)) else path_or_obj
     where = str(path_or_obj) if isinstance(path_or_obj, (str, pathlib.Path)) else None
+    out = _info(obj, where, max_structure_checks)
+    marker = read_marker(where) if where is not None else None
+    if marker is not None and isinstance(marker.get('fingerprint'), str):
+        out['source'] = marker['fingerprint']  # of what it was built from (io.atomic)
+    return out
+
+
+def _info(obj: Any, where: Optional[str], max_structure_checks: int) -> Dict[str, Any]:
+    from torch_geometric.data.data import BaseData
     if isinstance(obj, BaseData):
         return {'path': where, 'kind': 'graph', 'structure': structure_name(obj),
                 'num_nodes': int(obj.num_nodes or 0),
@@ -192,4 +201,6 @@ def format_info(d: Dict[str, Any]) -> str:
     width = max((len(k) for k in d['attributes']), default=0)
     for k, v in d['attributes'].items():
         lines.append(f'    {k:<{width}}  {v}')
+    if d.get('source'):
+        lines.append(f'  built from: {d["source"]} (fingerprint of the inputs and options)')
     return '\n'.join(lines)

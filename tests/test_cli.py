@@ -10,20 +10,14 @@ import networkx as nx
 import numpy as np
 import pytest
 import torch
+from _files import run_cli as run  # noqa: E402
 
-from gdl_graphs.cli import main
 from gdl_graphs.convert import convert, domain_options, parse_value
 from gdl_graphs.info import info, structure_name
 from gdl_graphs.io import FormatError, GraphDataset, load, load_data
 from gdl_graphs.testing.euclidean import assert_nearest_neighbours
 
 RNG = np.random.default_rng(1)
-
-
-def run(capsys, *argv):
-    code = main([str(a) for a in argv])
-    out = capsys.readouterr()
-    return code, out.out, out.err
 
 
 def same(a, b):

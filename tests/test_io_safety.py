@@ -14,47 +14,16 @@ import time
 import numpy as np
 import pytest
 import torch
+from _files import images, one_error_line, snapshot, user_folder  # noqa: E402
+from _files import run_cli as run  # noqa: E402
 from torch_geometric.data import Data
 
-from gdl_graphs.cli import main
 from gdl_graphs.io import FormatError, GraphDataset, atomic, load_data, save_data, save_dataset
 from gdl_graphs.io.data import is_dataset_folder, is_graph_file
 from gdl_graphs.io.errors import read_npy
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 RNG = np.random.default_rng(13)
-
-
-def run(capsys, *argv):
-    code = main([str(a) for a in argv])
-    out = capsys.readouterr()
-    return code, out.out, out.err
-
-
-def snapshot(folder: pathlib.Path) -> dict:
-    """Every path under ``folder`` with its bytes (folders: None)."""
-    return {p.relative_to(folder).as_posix(): (p.read_bytes() if p.is_file() else None)
-            for p in sorted(folder.rglob('*'))}
-
-
-def images(folder: pathlib.Path, n: int = 3) -> pathlib.Path:
-    folder.mkdir(parents=True, exist_ok=True)
-    for i in range(n):
-        np.save(folder / f'{i}.npy', RNG.random((5, 6)).astype(np.float32))
-    return folder
-
-
-def user_folder(folder: pathlib.Path) -> pathlib.Path:
-    (folder / 'sub').mkdir(parents=True)
-    (folder / 'thesis.txt').write_text('four years of work')
-    (folder / 'sub' / 'data.csv').write_text('1,2\n')
-    return folder
-
-
-def one_error_line(code, err):
-    assert code == 2, err
-    assert err.count('\n') == 1 and 'Traceback' not in err, err
-    return err
 
 
 # --- row 12: --overwrite never deletes an input or a user's folder ---------------------------

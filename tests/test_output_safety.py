@@ -19,55 +19,14 @@ import warnings
 import numpy as np
 import pytest
 import torch
+from _files import images, one_error_line, snapshot, user_folder  # noqa: E402
+from _files import run_cli as run  # noqa: E402
 
-from gdl_graphs.cli import main
 from gdl_graphs.io import GraphDataset, atomic, load_data
 from gdl_graphs.io.data import DATASET_FORMAT, is_dataset_folder, is_graph_file
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
-RNG = np.random.default_rng(22)
-
-
-def run(capsys, *argv):
-    code = main([str(a) for a in argv])
-    out = capsys.readouterr()
-    return code, out.out, out.err
-
-
-def one_error_line(code, err):
-    assert code == 2, err
-    assert err.count('\n') == 1 and 'Traceback' not in err, err
-    return err
-
-
-def snapshot(folder: pathlib.Path) -> dict:
-    """Every path under ``folder`` (links not followed) with its bytes or link target."""
-    out = {}
-    for p in sorted(folder.rglob('*')):
-        rel = p.relative_to(folder).as_posix()
-        if p.is_symlink():
-            out[rel] = ('link', os.readlink(p))
-        elif p.is_file():
-            out[rel] = p.read_bytes()
-        else:
-            out[rel] = None
-    return out
-
-
-def images(folder: pathlib.Path, n: int = 3, size: int = 5) -> pathlib.Path:
-    folder.mkdir(parents=True, exist_ok=True)
-    for i in range(n):
-        np.save(folder / f'{i}.npy', RNG.random((size, size + 1)).astype(np.float32))
-    return folder
-
-
-def user_folder(folder: pathlib.Path) -> pathlib.Path:
-    """What the issue's user had: a folder with a meta.json, a thesis and a subfolder."""
-    (folder / 'sub').mkdir(parents=True)
-    (folder / 'meta.json').write_text('{"mine": true}')
-    (folder / 'thesis.txt').write_text('four years of work')
-    (folder / 'sub' / 'data.csv').write_text('1,2\n')
-    return folder
+RNG = np.random.default_rng(13)
 
 
 def env():
@@ -154,7 +113,7 @@ def test_check_output_refuses_what_is_not_ours(tmp_path):
     check = atomic.check_output
     with atomic.atomic_folder(tmp_path / 'ours', 'test-v1', fp) as tmp:
         (tmp / 'a').write_text('a')
-    user = user_folder(tmp_path / 'user')
+    user = user_folder(tmp_path / 'user', meta=True)
     (tmp_path / 'file.txt').write_text('mine')
     (tmp_path / 'empty').mkdir()
     assert check(tmp_path / 'new' / 'deep', 'test-v1', folder=True) == tmp_path / 'new' / 'deep'
@@ -227,7 +186,7 @@ def partition_script(argv):
 def test_partition_overwrite_keeps_a_folder_that_is_not_ours(node_dataset, tmp_path, capsys):
     root, _ = node_dataset
     # the issue's folder: meta.json, thesis.txt and sub/ -- used to be deleted whole
-    mine = user_folder(tmp_path / 'mine')
+    mine = user_folder(tmp_path / 'mine', meta=True)
     before = snapshot(mine)
     assert partition_script(['--root', root, '--num-parts', 2, '--out', mine, '--overwrite',
                              '--quiet']) == 2
@@ -578,7 +537,7 @@ def test_output_link_to_our_dataset_is_that_dataset(tmp_path, capsys):
     assert is_graph_file(store / 'g.pt') and (tmp_path / 'g-link.pt').is_symlink()
     assert torch.equal(load_data(store / 'g.pt').x,
                        torch.from_numpy(np.load(imgs / '1.npy')).reshape(-1, 1))
-    mine = user_folder(tmp_path / 'mine')
+    mine = user_folder(tmp_path / 'mine', meta=True)
     os.symlink(mine, tmp_path / 'mine-link')
     before = snapshot(mine)
     err = one_error_line(*run(capsys, 'convert', imgs, '-o', tmp_path / 'mine-link', '--as',
@@ -620,6 +579,8 @@ def test_dataset_marker_is_written_last_and_lists_every_file(tmp_path, capsys):
     first = marker['fingerprint']
     assert run(capsys, 'convert', imgs, '-o', tmp_path / 'ds2', '--as', 'grid', '-q')[0] == 0
     assert atomic.read_marker(tmp_path / 'ds2')['fingerprint'] == first
+    code, out, _ = run(capsys, 'info', tmp_path / 'ds2')  # shown by info
+    assert code == 0 and f'built from: {first}' in out
     np.save(imgs / '1.npy', np.zeros((5, 6), np.float32))
     assert run(capsys, 'convert', imgs, '-o', tmp_path / 'ds', '--as', 'grid', '-q',
                '--overwrite')[0] == 0
@@ -638,7 +599,7 @@ def test_dataset_builder_overwrite_keeps_a_folder_that_is_not_ours(tmp_path):
     x, y = torch.randn(3, 4), torch.tensor([0, 1, 1])
     split = {'train': [0], 'valid': [1], 'test': [2]}
     # a user's folder under the dataset's name was deleted whole by overwrite=True
-    mine = user_folder(tmp_path / 'ogbn_mine')
+    mine = user_folder(tmp_path / 'ogbn_mine', meta=True)
     before = snapshot(mine)
     with pytest.raises(DatasetError, match=r'holds other files \(meta.json, sub, thesis.txt\); '
                                            r'refusing to replace it even with --overwrite'):

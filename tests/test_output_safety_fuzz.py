@@ -14,6 +14,7 @@ from unittest import mock
 import numpy as np
 import pytest
 import torch
+from _files import snapshot  # noqa: E402
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -29,19 +30,6 @@ FAULTS = st.one_of(
     st.tuples(st.sampled_from(['write', 'swap', 'marker']), st.integers(0, 3),
               st.sampled_from(['disk', 'sigterm', 'ctrl-c'])))
 OP = st.tuples(st.sampled_from(TARGETS), st.booleans(), st.booleans(), FAULTS)
-
-
-def snapshot(folder: pathlib.Path) -> dict:
-    out = {}
-    for p in sorted(folder.rglob('*')):
-        rel = p.relative_to(folder).as_posix()
-        if p.is_symlink():
-            out[rel] = ('link', os.readlink(p))
-        elif p.is_file():
-            out[rel] = p.read_bytes()
-        else:
-            out[rel] = None
-    return out
 
 
 def world(base: pathlib.Path) -> None:

@@ -131,7 +131,7 @@ def partition_graph(out: str, dataset: str, edge_index: Any, x: Any, y: Any,
     """
     from tqdm import tqdm
 
-    from ..io.atomic import atomic_folder, write_errors
+    from ..io.atomic import OutputError, atomic_folder, write_errors
     dest = check_output(out, overwrite)  # before any work
     if int(num_parts) < 1:
         raise PartitionError(f'--num-parts must be >= 1, got {num_parts}')
@@ -186,7 +186,7 @@ def partition_graph(out: str, dataset: str, edge_index: Any, x: Any, y: Any,
                     'edge_cut': cut, 'seed': int(seed), 'files': sizes}
             with open(osp.join(tmp, 'meta.json'), 'w') as f:
                 json.dump(meta, f, indent=1)
-    except ValueError as exc:  # the folder changed while it was written
+    except OutputError as exc:  # the folder changed while it was written
         raise PartitionError(str(exc)) from None
     return str(dest)
 
