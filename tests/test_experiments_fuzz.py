@@ -12,9 +12,9 @@ import tempfile
 from unittest import mock
 
 import _ddp_job
+from _files import snapshot
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from test_output_safety_fuzz import snapshot
 
 from gdl_graphs.experiments import CHECKPOINT_FORMAT, RESULTS_FORMAT, cli
 from gdl_graphs.io import atomic

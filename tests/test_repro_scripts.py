@@ -312,3 +312,16 @@ def test_planetoid_runs_in_worker_processes_are_the_same_runs(tmp_path, capsys):
     assert two['workers'] == 2
     for a, b in zip(one['runs'], two['runs']):
         assert a['curve'] == b['curve'] and a['test'] == b['test']
+
+
+def test_tu_folds_in_worker_processes_are_the_same_folds(tmp_path, capsys):
+    write_tu(tmp_path / 'data')
+    base = ['--dataset', 'TINY', '--root', str(tmp_path / 'data'), '--folds', '3', '--engine',
+            'per-fold', '--epochs', '2', '--hidden', '8', '--batch-size', '8', '--quiet',
+            '--device', 'cpu']
+    assert run('tu', base + ['--results', str(tmp_path / 'one.json')]) == 0
+    assert run('tu', base + ['--workers', '2', '--results', str(tmp_path / 'two.json')]) == 0
+    one = json.loads((tmp_path / 'one.json').read_text())
+    two = json.loads((tmp_path / 'two.json').read_text())
+    assert two['workers'] == 2 and two['folds_run'] == [0, 1, 2]
+    assert one['fold_curves'] == two['fold_curves'] and one['test_mean'] == two['test_mean']

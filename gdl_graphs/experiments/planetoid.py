@@ -323,9 +323,13 @@ def train_planetoid(args: argparse.Namespace) -> int:
     if workers > 1 and dist.device.type == 'cpu':
         # runs are seeded one by one: the same records as one process, in parallel
         import multiprocessing as mp
-        with mp.get_context('fork').Pool(workers, _start_worker,
-                                         (args, opt, data, num_classes)) as pool:
+        pool = mp.get_context('fork').Pool(workers, _start_worker,
+                                           (args, opt, data, num_classes))
+        try:
             runs = pool.map(_run_in_worker, range(args.runs), chunksize=1)
+        finally:  # close and join: terminate() can deadlock on a worker's queue lock
+            pool.close()
+            pool.join()
     else:
         with tqdm(total=args.runs * opt['epochs'], desc=f'{args.model} on {args.dataset}',
                   unit='epoch', disable=args.quiet, leave=False) as bar:

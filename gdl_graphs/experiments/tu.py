@@ -384,8 +384,12 @@ def train_tu(args: argparse.Namespace) -> int:
         groups = [run_folds[i::workers] for i in range(workers)] if batched else \
             [[f] for f in run_folds]
         jobs = [(store, splits, g, opt, nf, nc, batched) for g in groups]
-        with mp.get_context('fork').Pool(workers) as pool:
+        pool = mp.get_context('fork').Pool(workers)
+        try:
             done = [r for rs in pool.map(_fold_worker, jobs, chunksize=1) for r in rs]
+        finally:  # close and join: terminate() can deadlock on a worker's queue lock
+            pool.close()
+            pool.join()
         folds = sorted(done, key=lambda r: run_folds.index(r['fold']))
     else:
         from tqdm.auto import tqdm
