@@ -36,7 +36,15 @@ from . import scatter as _scatter
 from .config import check_backend, check_kernel, effective_backend, effective_kernel
 from .config import validation_enabled as _validation_enabled
 from .sparse import CSR, compiled_spmm, spmm
-from .structure import Structure, cached, has_cached, plain, signature, structure_of
+from .structure import (
+    Structure,
+    cached,
+    has_cached,
+    holds_cache,
+    plain,
+    signature,
+    structure_of,
+)
 from .validate import check_edge_index, check_node_features
 
 #: the PyG releases whose MessagePassing internals the fused route uses (setup.cfg says the
@@ -532,7 +540,8 @@ class GDLConv(MessagePassing):
                         backend)
         num_edges = edge_index.size(1) if not sparse and edge_index.dim() == 2 else None
         csr_cached = False
-        if num_edges is not None and not _compiling() and edge_index.device.type != 'meta':
+        if num_edges is not None and not _compiling() and edge_index.device.type != 'meta' \
+                and holds_cache(edge_index):
             if sig is None:
                 sig = signature(edge_index)
             csr_cached = has_cached(edge_index, ('csr', 'typed'), sig)
@@ -549,7 +558,8 @@ class GDLConv(MessagePassing):
         propagate and message-and-aggregate hooks."""
         sig = None
         if isinstance(edge_index, Tensor) and not is_sparse(edge_index):
-            if not _compiling() and edge_index.device.type != 'meta':
+            if not _compiling() and edge_index.device.type != 'meta' and \
+                    holds_cache(edge_index):
                 sig = signature(edge_index)  # one pass: every cache lookup of this call
             self._validate(edge_index, size, kwargs, sig)
         elif not is_sparse(edge_index):
@@ -631,8 +641,9 @@ class GDLConv(MessagePassing):
 
     def _validate(self, edge_index: Tensor, size, kwargs: Dict[str, Any],
                   sig: Optional[tuple] = None) -> None:
-        """The clear errors for a bad ``edge_index``; the range pass runs once per content of
-        the tensor (cached on it), and not at all for a converter-made graph."""
+        """The clear errors for a bad ``edge_index``: one range pass, remembered on a tensor the
+        core already keeps structure for (keyed by its content), never on a converter-made
+        graph. A new tensor is checked without a fingerprint: one pass, nothing stored."""
         if _compiling() or edge_index.device.type == 'meta':
             return
         if edge_index.dim() != 2 or edge_index.size(0) != 2 or edge_index.is_floating_point():
@@ -648,7 +659,10 @@ class GDLConv(MessagePassing):
             check_edge_index(edge_index, size=sizes) if sizes is not None \
                 else check_edge_index(edge_index)
             return True
-        cached((edge_index,), ('valid', sizes), check, None if sig is None else (sig,))
+        if sig is None:
+            check()
+        else:
+            cached((edge_index,), ('valid', sizes), check, (sig,))
 
     def check_edges(self, edge_index: Tensor, size: Tuple[int, int]) -> None:
         """The clear range error for ``edge_index`` ``[2, E]`` against ``size`` (for layers

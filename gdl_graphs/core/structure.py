@@ -160,6 +160,11 @@ def cached(tensors: Sequence[Tensor], extra: tuple, build: Callable[[], Any],
     return value
 
 
+def holds_cache(t: Tensor) -> bool:
+    """Whether the core keeps anything derived from ``t`` (no fingerprint is needed otherwise)."""
+    return bool(t.__dict__.get(_CACHE_ATTR))
+
+
 def has_cached(t: Tensor, kinds: Sequence[str], sig: tuple) -> bool:
     """Whether ``t`` holds a valid entry whose key starts with one of ``kinds``."""
     store = t.__dict__.get(_CACHE_ATTR)
