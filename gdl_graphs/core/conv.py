@@ -41,6 +41,7 @@ from .structure import (
     cached,
     has_cached,
     holds_cache,
+    mark_derived,
     plain,
     signature,
     structure_of,
@@ -141,12 +142,16 @@ class Adjacency:
                       None if self.sig is None else (self.sig,))
 
     def typed_csr(self, edge_type: Tensor, num_types: int) -> CSR:
-        """CSR over the virtual columns ``j * T + t`` of typed edges."""
+        """CSR over the virtual columns ``j * T + t`` of typed edges. A converter's own
+        ``edge_type`` is vouched for with its graph (as by the dense kernels): no fingerprint."""
+        tag = structure_of(self.key) if isinstance(self.key, Tensor) else None
+        own = tag is not None and edge_type is tag.edge_type
+        key_sig = self.sig if self.sig is not None else signature(self.key)
         return cached((self.key, edge_type),
                       ('typed', self.flow, num_types, self.num_src, self.num_dst),
                       lambda: CSR.build(self.dst, self.src * num_types + plain(edge_type),
                                         (self.num_dst, self.num_src * num_types)),
-                      None if self.sig is None else (self.sig, signature(edge_type)))
+                      (key_sig, signature(edge_type, content=not own)))
 
 
 def sparse_to_edge_index(adj_t: Any) -> Tuple[Tensor, Tensor]:
@@ -158,7 +163,9 @@ def sparse_to_edge_index(adj_t: Any) -> Tuple[Tensor, Tensor]:
 
     def build():
         (row, col), value = to_edge_index(adj_t)
-        return torch.stack([col, row]), value
+        ei = torch.stack([col, row])
+        mark_derived(ei)  # ours alone: its caches need no fingerprint
+        return ei, value
     return cached((adj_t,), ('edge_index',), build) if isinstance(adj_t, Tensor) else build()
 
 
@@ -493,7 +500,7 @@ class GDLConv(MessagePassing):
         return None
 
     def plan(self, edge_index: Any, size: Optional[Tuple[int, int]] = None,
-             sig: Optional[tuple] = None, **kwargs: Any) -> Plan:
+             _sig: Optional[list] = None, **kwargs: Any) -> Plan:
         """The kernel that ``propagate(edge_index, size, **kwargs)`` runs, and why. Ask a layer
         with the arguments its ``forward`` passes to ``propagate``; after a call,
         :attr:`last_plan` holds the plan that ran."""
@@ -542,9 +549,10 @@ class GDLConv(MessagePassing):
         csr_cached = False
         if num_edges is not None and not _compiling() and edge_index.device.type != 'meta' \
                 and holds_cache(edge_index):
-            if sig is None:
-                sig = signature(edge_index)
-            csr_cached = has_cached(edge_index, ('csr', 'typed'), sig)
+            box = _sig if _sig is not None else [None]  # propagate's: filled once a call
+            if box[0] is None:
+                box[0] = signature(edge_index)
+            csr_cached = has_cached(edge_index, ('csr', 'typed'), box[0])
         product, reason = sparse_kernel(_first_features(kwargs), num_edges, csr_cached)
         if why_not is not None:
             reason = f'{reason}; no dense kernel: {why_not}'
@@ -556,12 +564,14 @@ class GDLConv(MessagePassing):
         """PyG's ``propagate``, on the kernel of :meth:`plan`: the generic route is PyG's own;
         the fused route runs ``message_and_aggregate`` on an :class:`Adjacency` with PyG's
         propagate and message-and-aggregate hooks."""
-        sig = None
+        # the content signature of edge_index, computed at most once per call and only where a
+        # cache lookup needs it (never for a converter-made graph on its dense kernel)
+        sig = [None]
         if isinstance(edge_index, Tensor) and not is_sparse(edge_index):
             if not _compiling() and edge_index.device.type != 'meta' and \
-                    holds_cache(edge_index):
-                sig = signature(edge_index)  # one pass: every cache lookup of this call
-            self._validate(edge_index, size, kwargs, sig)
+                    holds_cache(edge_index) and structure_of(edge_index) is None:
+                sig[0] = signature(edge_index)
+            self._validate(edge_index, size, kwargs, sig[0])
         elif not is_sparse(edge_index):
             raise ValueError(f'{type(self).__name__}: edge_index must be a torch.Tensor of shape '
                              f'[2, E] (or a sparse adj_t), got {type(edge_index).__name__}; '
@@ -583,7 +593,7 @@ class GDLConv(MessagePassing):
                     edge_index, size, kwargs = res
         mutable_size = self._check_input(edge_index, size)
         adj = self.adjacency(edge_index, mutable_size, kwargs, plan)
-        adj.sig = sig if adj.key is edge_index else None
+        adj.sig = sig[0] if adj.key is edge_index else None
         coll = self._collect(self._fused_user_args, edge_index if is_sparse(edge_index)
                              else plain(edge_index), mutable_size, kwargs)
         mag_kwargs = self.inspector.collect_param_data('message_and_aggregate', coll)

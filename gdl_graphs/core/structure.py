@@ -124,16 +124,39 @@ def _parts(t: Tensor) -> tuple:
     return (t,)
 
 
-def signature(t: Tensor) -> tuple:
+def signature(t: Tensor, content: bool = True) -> tuple:
     """What a cache entry built from ``t`` is checked against: storage, version, shape,
-    strides and the content fingerprint (one pass over ``t``)."""
-    return _signature(t)
+    strides and the content fingerprint (one pass over ``t``). A converter-made graph (a
+    tagged ``edge_index``) is vouched for by its converter, as its dense kernels are: no
+    fingerprint; nor with ``content=False``."""
+    return _signature(t, content and structure_of(t) is None and
+                      not t.__dict__.get(_DERIVED_ATTR))
 
 
-def _signature(t: Tensor) -> tuple:
+_DERIVED_ATTR = '_gdl_derived'
+
+
+def mark_derived(t: Tensor) -> Tensor:
+    """Mark a tensor the core derived itself and never hands out for writing (e.g. the edge list
+    of a sparse ``adj_t``): what is cached on it needs no fingerprint (its source has one)."""
+    t.__dict__[_DERIVED_ATTR] = True
+    return t
+
+
+def _parts(t: Tensor) -> tuple:
+    if t.layout == torch.sparse_coo:
+        return (t._indices(), t._values())
+    if t.layout in (torch.sparse_csr, torch.sparse_bsr):
+        return (t.crow_indices(), t.col_indices(), t.values())
+    if t.layout in (torch.sparse_csc, torch.sparse_bsc):
+        return (t.ccol_indices(), t.row_indices(), t.values())
+    return (t,)
+
+
+def _signature(t: Tensor, content: bool = True) -> tuple:
     head = (t.layout, tuple(t.shape), t.dtype, t.device, t._version)
-    return head + tuple((p.data_ptr(), p._version, p.stride(), fingerprint(p))
-                        for p in _parts(t))
+    return head + tuple((p.data_ptr(), p._version, p.stride(),
+                         fingerprint(p) if content else None) for p in _parts(t))
 
 
 def cached(tensors: Sequence[Tensor], extra: tuple, build: Callable[[], Any],
@@ -146,7 +169,7 @@ def cached(tensors: Sequence[Tensor], extra: tuple, build: Callable[[], Any],
     if torch.compiler.is_compiling() or owner.device.type == 'meta':
         return build()
     if sig is None:
-        sig = tuple(_signature(t) for t in tensors)
+        sig = tuple(signature(t) for t in tensors)
     store = owner.__dict__.get(_CACHE_ATTR)
     if not isinstance(store, _Cache):
         store = _Cache()
