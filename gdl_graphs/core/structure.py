@@ -99,6 +99,8 @@ class _Cache(dict):
 
     def __deepcopy__(self, memo):
         return _Cache()
+
+
 _K1, _K2, _K3 = -7046029254386353131, -4658895280553007687, -7723592293110705685
 
 
@@ -112,16 +114,6 @@ def fingerprint(t: Tensor) -> int:
     x = torch.arange(v.numel(), dtype=torch.int64, device=v.device).mul_(_K1).add_(v).mul_(_K2)
     x = x.bitwise_xor_(x >> 31).mul_(_K3)
     return int(x.sum())
-
-
-def _parts(t: Tensor) -> tuple:
-    if t.layout == torch.sparse_coo:
-        return (t._indices(), t._values())
-    if t.layout in (torch.sparse_csr, torch.sparse_bsr):
-        return (t.crow_indices(), t.col_indices(), t.values())
-    if t.layout in (torch.sparse_csc, torch.sparse_bsc):
-        return (t.ccol_indices(), t.row_indices(), t.values())
-    return (t,)
 
 
 def signature(t: Tensor, content: bool = True) -> tuple:
