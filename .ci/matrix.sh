@@ -19,5 +19,6 @@ start=$(date +%s)
 # a fresh clone's editable install must not leak into the next env
 echo "matrix $name: torch $torch_v, torch-geometric $pyg_v installed in $(( $(date +%s) - start )) s"
 "$venv/bin/python" -c "import torch, torch_geometric; print('versions', torch.__version__, torch_geometric.__version__)"
-"$venv/bin/python" -m pytest -q -p no:cacheprovider
+# a hard cap on the whole suite (about 4 min here): a hang fails this pair in bounded time
+timeout -k 30 1500 "$venv/bin/python" -m pytest -q -p no:cacheprovider
 rm -rf "$venv"

@@ -10,6 +10,7 @@ import time
 
 import pytest
 import torch
+from _ranks import free_port, run_ranks
 
 pymetis = pytest.importorskip('pymetis')
 
@@ -237,11 +238,8 @@ def _two_ranks(rank, folder, init, result_dir):
 
 
 def test_two_ranks_sampler_features_cache_stores_inference_death(parts, tmp_path):
-    import torch.multiprocessing as mp
     _, x, _, folders = parts
-    # fork: the ranks inherit the imported modules (spawn would import torch twice more)
-    mp.start_processes(_two_ranks, (folders[2], f'file://{tmp_path}/store', str(tmp_path)),
-                       nprocs=2, start_method='fork')
+    run_ranks(_two_ranks, (folders[2], f'file://{tmp_path}/store', str(tmp_path)))
     out = torch.load(tmp_path / 'rank0.pt')
     assert out['cached'] == 40 and out['feature_rows'] <= 0.55 * N + 40
     uncached, cached = out['bytes']
@@ -297,15 +295,7 @@ def _script_rank(rank, world, port, argv, rc_dir):
     pathlib.Path(rc_dir, f'err{rank}').write_text(err.getvalue())
 
 
-def _free_port():
-    import socket
-    with socket.socket() as s:
-        s.bind(('127.0.0.1', 0))
-        return s.getsockname()[1]
-
-
 def test_two_ranks_reach_single_process_accuracy(products, tmp_path):
-    import torch.multiprocessing as mp
     root = products
     assert _script('ogbn_products', ['--root', str(root), '--out-dir', str(tmp_path / 'one')]
                    + TRAIN) == 0
@@ -313,8 +303,7 @@ def test_two_ranks_reach_single_process_accuracy(products, tmp_path):
     # the same global batch (2 x 64 = 128) as the single process: the same number of steps
     argv = ['--root', str(root), '--partitions', str(root / 'parts2'), '--out-dir',
             str(tmp_path / 'two'), '--dist-timeout', '60'] + TRAIN + ['--batch-size', '64']
-    mp.start_processes(_script_rank, (2, _free_port(), argv, str(tmp_path)), nprocs=2,
-                       start_method='fork')
+    run_ranks(_script_rank, (2, free_port(), argv, str(tmp_path)), timeout=240)
     assert [(tmp_path / f'rc{r}').read_text() for r in range(2)] == ['0', '0']
     two = _result(tmp_path / 'two')
     assert two['world_size'] == 2 and [r['rank'] for r in two['ranks']] == [0, 1]
@@ -369,14 +358,12 @@ def test_partitioned_resume_and_bad_input(products, tmp_path, capsys):
 def test_two_ranks_missing_part_one_error_on_every_rank(products, tmp_path):
     import shutil
 
-    import torch.multiprocessing as mp
     bad = tmp_path / 'parts2'
     shutil.copytree(products / 'parts2', bad)
     os.remove(bad / 'part_1' / 'x.npy')
     argv = ['--root', str(products), '--partitions', str(bad), '--out-dir',
             str(tmp_path / 'out'), '--dist-timeout', '30'] + TRAIN
-    mp.start_processes(_script_rank, (2, _free_port(), argv, str(tmp_path)), nprocs=2,
-                       start_method='fork')
+    run_ranks(_script_rank, (2, free_port(), argv, str(tmp_path)), timeout=240)
     for r in range(2):  # rank 0 has its part, yet stops with rank 1's error
         assert (tmp_path / f'rc{r}').read_text() == '2'
         err = (tmp_path / f'err{r}').read_text().strip()

@@ -8,7 +8,6 @@ import json
 import os
 import pathlib
 import random
-import socket
 import subprocess
 import sys
 
@@ -16,6 +15,7 @@ import _ddp_job
 import numpy as np
 import pytest
 import torch
+from _ranks import free_port, run_ranks
 
 from gdl_graphs.experiments import (
     DistContext,
@@ -127,12 +127,6 @@ def test_writer_rule_for_checkpoint_and_results(tmp_path, capsys):
 
 # ----------------------------------------------------------------------------- two ranks
 
-def _free_port():
-    with socket.socket() as s:
-        s.bind(('127.0.0.1', 0))
-        return s.getsockname()[1]
-
-
 def _env(rank, world, port):
     os.environ.update(RANK=str(rank), LOCAL_RANK=str(rank), WORLD_SIZE=str(world),
                       LOCAL_WORLD_SIZE=str(world), MASTER_ADDR='127.0.0.1',
@@ -162,9 +156,7 @@ def test_dist_context_one_and_two_ranks(tmp_path):
     with pytest.raises(UserError, match='^part 9 is missing$'):
         one.agree('part 9 is missing')
     one.agree(None)
-    import torch.multiprocessing as mp
-    mp.start_processes(_context_rank, (_free_port(), str(tmp_path)), nprocs=2,
-                       start_method='fork')
+    run_ranks(_context_rank, (free_port(), str(tmp_path)))
     outs = [torch.load(tmp_path / f'ctx{r}.pt') for r in range(2)]
     for r, out in enumerate(outs):
         assert out['gather'] == [{'rank': 0, 'payload': [0]}, {'rank': 1, 'payload': [0, 1]}]
@@ -189,7 +181,7 @@ def _job_rank(rank, port, argv, out_dir):
 def _two_ranks(argv, out_dir, timeout=120):
     """Both ranks as forked processes; their exit codes (each waited for on its own)."""
     import multiprocessing as mp
-    port = _free_port()
+    port = free_port()
     procs = [mp.get_context('fork').Process(target=_job_rank, args=(r, port, argv, str(out_dir)))
              for r in range(2)]
     for p in procs:

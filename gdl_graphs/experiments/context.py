@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 import pickle
+import time
 from dataclasses import dataclass, field
 from typing import Any, Dict, List, Optional
 
@@ -84,8 +85,32 @@ class DistContext:
             raise error(f'rank {r}: {p}' if self.is_distributed else p)
 
     def close(self) -> None:
-        if self.is_distributed and torch.distributed.is_initialized():
-            torch.distributed.destroy_process_group()
+        """End the process group; every rank calls it (see :func:`close_process_group`)."""
+        if self.is_distributed:
+            close_process_group(clean=True)
+
+
+def close_process_group(clean: bool) -> None:
+    """Destroy the default process group, if there is one.
+
+    ``clean=True`` (every rank got here without an error) first meets the other ranks at a
+    barrier. On torch < 2.8 a gloo group's destructor holds the GIL while it joins its
+    worker threads, and a worker that is still freeing the tensors of the last collective
+    needs the GIL: the rank hangs for ever (torch PR 154976 releases the GIL there). During
+    the barrier this rank waits without the GIL, so the workers finish first. After an
+    error the ranks may be in different collectives, so there is no barrier, only a short
+    wait without the GIL.
+    """
+    dist = torch.distributed
+    if not (dist.is_available() and dist.is_initialized()):
+        return
+    if clean:
+        try:
+            dist.barrier()
+        except RuntimeError:  # a rank is gone: nothing to wait for
+            pass
+    time.sleep(0.01)  # lets a worker thread that waits for the GIL finish its work
+    dist.destroy_process_group()
 
 
 def _collective(what: str, fn) -> None:

@@ -22,9 +22,12 @@ def cli(main: Callable[[Optional[List[str]]], int], argv: Optional[List[str]] = 
     partition, distributed and output errors, a full disk) become one line on stderr and exit
     status 2, ``Ctrl-C`` says how to continue (130), and the process group is closed whatever
     happens."""
-    import torch
+    from .context import close_process_group
+    clean = False
     try:
-        return main(argv)
+        rc = main(argv)
+        clean = True
+        return rc
     except _one_line_errors() as exc:
         print(f'error: {exc}', file=sys.stderr)
         return 2
@@ -32,5 +35,4 @@ def cli(main: Callable[[Optional[List[str]]], int], argv: Optional[List[str]] = 
         print('interrupted: continue with --resume', file=sys.stderr)
         return 130
     finally:
-        if torch.distributed.is_available() and torch.distributed.is_initialized():
-            torch.distributed.destroy_process_group()
+        close_process_group(clean)
