@@ -267,3 +267,25 @@ def test_scatter_without_empty_fill(dtype, reduce):
     highest = float('inf') if dtype.is_floating_point else torch.iinfo(dtype).max
     ident = lowest if reduce == 'max' else highest
     assert out[1] == ident and out[3] == ident
+
+
+@pytest.mark.parametrize('shape', [(7,), (7, 3), (7, 2, 3)])
+@pytest.mark.parametrize('reduce', ['sum', 'mean'])
+def test_gather_scatter_equals_scatter_and_keeps_no_messages(shape, reduce):
+    from torch.autograd import gradcheck, gradgradcheck
+
+    from gdl_graphs.core.scatter import gather_scatter
+    g = torch.Generator().manual_seed(0)
+    y = torch.randn(*shape, dtype=torch.float64, generator=g, requires_grad=True)
+    w = torch.rand(20, dtype=torch.float64, generator=g, requires_grad=True)
+    src, dst = torch.randint(0, 7, (20,), generator=g), torch.randint(0, 5, (20,), generator=g)
+    col = w.view((-1,) + (1,) * (len(shape) - 1))
+    want = scatter(y.index_select(0, src) * col, dst, 5, reduce)
+    got = gather_scatter(y, src, dst, 5, w, reduce)
+    assert torch.allclose(got, want, rtol=0, atol=1e-12)
+    assert gradcheck(lambda y, w: gather_scatter(y, src, dst, 5, w, reduce), (y, w))
+    assert gradgradcheck(lambda y, w: gather_scatter(y, src, dst, 5, w, reduce), (y, w))
+    # what the backward keeps: indices, weights and y itself, never the [E, ...] messages
+    node = gather_scatter(y, src, dst, 5, None, 'sum').grad_fn
+    kept = [t for t in node.saved_tensors if t is not None]
+    assert kept and all(t.shape != (20,) + tuple(shape[1:]) or t.dim() == 1 for t in kept)

@@ -238,10 +238,8 @@ def _csr_product(csr: CSR, y: Tensor, edge_weight: Optional[Tensor], reduce: str
 
 def _scatter_product(y: Tensor, index: Tensor, adj: Adjacency, edge_weight: Optional[Tensor],
                      reduce: str, backend: str) -> Tensor:
-    msg = y.index_select(0, index)
-    if edge_weight is not None:
-        msg = msg * edge_weight.view((-1,) + (1,) * (msg.dim() - 1)).to(msg.dtype)
-    return _scatter.scatter(msg, adj.dst, adj.num_dst, reduce, backend=backend)
+    return _scatter.gather_scatter(y, index, adj.dst, adj.num_dst, edge_weight, reduce,
+                                   backend=backend)
 
 
 def _sources(x: Any) -> Tensor:
@@ -726,11 +724,15 @@ def check_dtype(module: torch.nn.Module, x: Tensor) -> None:
     starting with ``_``) are not weights. Stops at the first weight of ``x``'s dtype."""
     if not x.is_floating_point():
         return
+    seen = module.__dict__.get('_gdl_weight_seen')  # the weight that matched last time
+    if seen is not None and seen.dtype == x.dtype:
+        return
     want = None
     for name, p in module.named_parameters():
         if not p.is_floating_point() or name.rsplit('.', 1)[-1].startswith('_'):
             continue
         if p.dtype == x.dtype:
+            module.__dict__['_gdl_weight_seen'] = p  # not registered: no state, no parameter
             return
         want = p.dtype if want is None else want
     if want is not None:
