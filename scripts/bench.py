@@ -134,7 +134,6 @@ def main(argv: Optional[List[str]] = None) -> int:
     parser.add_argument('--json', default='bench_results.json')
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
-    sys.path.insert(0, str(ROWS_DIR.parent.parent))
     results = {'device': args.device, 'threads': args.threads, 'torch': torch.__version__,
                'machine': platform.machine(), 'quick': args.quick, 'rows': {}}
     if args.device.startswith('cuda'):

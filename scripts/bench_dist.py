@@ -18,7 +18,6 @@ import subprocess
 import sys
 
 HERE = osp.dirname(osp.abspath(__file__))
-ROOT = osp.dirname(HERE)
 
 
 def run(cmd, env):
@@ -35,11 +34,9 @@ def main() -> int:
     p.add_argument('--batch-size', type=int, default=512)
     p.add_argument('--cache-size', type=int, default=0)
     args = p.parse_args()
-    sys.path.insert(0, ROOT)
     from gdl_graphs.datasets import build_node_dataset
     from gdl_graphs.distributed import planted_partition
-    env = dict(os.environ, OMP_NUM_THREADS='1', PYTHONWARNINGS='ignore',
-               PYTHONPATH=os.pathsep.join([ROOT, os.environ.get('PYTHONPATH', '')]))
+    env = dict(os.environ, OMP_NUM_THREADS='1', PYTHONWARNINGS='ignore')
     root = osp.join(args.out, 'data')
     if not osp.isdir(osp.join(root, 'ogbn_products')):
         ei, x, y = planted_partition(args.nodes, blocks=8, degree=10, p_in=0.7,

@@ -29,11 +29,9 @@ import numpy as np
 import torch
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-
-from gdl_graphs.domains.mesh import geodesic_distance, geodesic_patches, mesh_to_graph  # noqa: E402
-from gdl_graphs.io import read_mesh  # noqa: E402
-from gdl_graphs.nn import GeodesicPolarConv  # noqa: E402
+from gdl_graphs.domains.mesh import geodesic_distance, geodesic_patches, mesh_to_graph
+from gdl_graphs.io import read_mesh
+from gdl_graphs.nn import GeodesicPolarConv
 
 RADIUS = 0.015          # geodesic disk radius (m): ~6 % of the bunny's bounding-box diagonal
 WAVELENGTH = 0.06       # of the painted signal (m)

@@ -1,10 +1,8 @@
 """One measurement of geodesic_patches on a 100k-vertex torus (radius 3 mean edge lengths): time,
 peak RSS, then GeodesicPolarConv vs GraphConv fwd+bwd on the patch edges (docs/performance.rst)."""
 import resource
-import sys
 import time
 
-sys.path.insert(0, str(__import__('pathlib').Path(__file__).resolve().parents[1]))
 import torch
 
 from gdl_graphs.domains.mesh import geodesic_patches, mesh_to_graph, torus_mesh
