@@ -68,6 +68,34 @@ def test_off_variants_and_comments(tmp_path):
     assert read_mesh(tmp_path / 'b.off')[1].t().tolist() == [[0, 1, 2]]
 
 
+def test_regular_off_fast_path_equals_the_line_loop(tmp_path):
+    """Regular blocks go to numpy's reader, anything else to the line loop: the same numbers."""
+    from gdl_graphs.io.mesh import _read_off_regular
+    g = np.random.default_rng(0)
+    pos = g.standard_normal((50, 3)) * 10.0 ** g.integers(-6, 6, (50, 1))
+    face = g.integers(0, 50, (80, 3))
+    rows = [' '.join(repr(float(v)) for v in p) for p in pos]
+    tris = [f'3 {a} {b} {c} 255 0 0' for a, b, c in face]
+    regular = 'OFF\n50 80 0\n' + '\n'.join(rows + tris) + '\n'
+    irregular = 'OFF\n50 80 0\n' + '\n'.join(rows[:10] + ['# a comment'] + rows[10:] + tris)
+    assert _read_off_regular(regular) is not None and _read_off_regular(irregular) is None
+    (tmp_path / 'r.off').write_text(regular)
+    (tmp_path / 'i.off').write_text(irregular)
+    fast = read_mesh(tmp_path / 'r.off', dtype=torch.float64)
+    loop = read_mesh(tmp_path / 'i.off', dtype=torch.float64)
+    assert torch.equal(fast[0], loop[0]) and torch.equal(fast[1], loop[1])
+    assert torch.equal(fast[0], torch.from_numpy(pos)) and fast[1].t().tolist() == face.tolist()
+    # a quad: the line loop triangulates it (a fan); a short vertex line: it names the line
+    quad = regular.replace(tris[0], f'4 {face[0][0]} {face[0][1]} {face[0][2]} 7 0 0', 1)
+    assert _read_off_regular(quad) is None
+    (tmp_path / 'q.off').write_text(quad)
+    assert read_mesh(tmp_path / 'q.off')[1].size(1) == 81
+    for bad, msg in ((regular.replace(rows[3], '1.0 2.0'), 'line 6: a vertex needs three'),):
+        (tmp_path / 'b.off').write_text(bad)
+        with pytest.raises(FormatError, match=msg):
+            read_mesh(tmp_path / 'b.off')
+
+
 def ply_binary(order: str, extra_vertex_prop=True, mixed=False) -> bytes:
     pos = np.array([[0, 0, 0], [1, 0, 0], [1, 1, 0], [0, 1, 0]], dtype=np.float32)
     fmt = 'binary_little_endian' if order == '<' else 'binary_big_endian'
