@@ -39,6 +39,22 @@ def test_memory_refilled_behind_torchs_back_gives_pyg_numbers(name):
         ours(x, ei)
 
 
+def test_geodesic_polar_bins_follow_memory_refilled_behind_torchs_back():
+    # the layer's bin adjacency is derived from edge_index: cached under edge_index's own
+    # fingerprint, never trusted after the buffer changed
+    torch.manual_seed(0)
+    layer = G.GeodesicPolarConv(4, 3, num_rho=2, num_theta=3, radius=1.0).double()
+    x = _x(6, 4)
+    ei = torch.tensor([[0, 1, 2, 3, 4, 5], [1, 2, 3, 4, 5, 0]])
+    coords = torch.rand(6, 2, dtype=torch.float64, generator=torch.Generator().manual_seed(1))
+    layer(x, ei, coords)
+    ei.numpy()[:] = [[5, 5, 1, 0, 2, 2], [0, 1, 1, 3, 3, 4]]
+    fresh = ei.clone()
+    assert_close(layer(x, ei, coords), layer(x, fresh, coords), atol=1e-12)
+    with use_kernel('generic'):
+        assert_close(layer(x, ei, coords), layer(x, fresh, coords), atol=1e-12)
+
+
 @pytest.mark.parametrize('how', ['flow', 'kernel', 'use_kernel'])
 def test_attention_on_a_batched_complete_graph_in_every_configuration(how):
     batch = torch.tensor([0, 0, 0, 1, 1, 2, 2, 2, 2])

@@ -16,7 +16,7 @@ from .conv import (
     typed_matmul,
 )
 from .scatter import available_backends, degree, scatter, segment, softmax
-from .structure import Structure, annotate, cached, plain, structure_of
+from .structure import Structure, annotate, cached, mark_derived, plain, structure_of
 from .validate import check_edge_index, check_finite, check_index, check_node_features
 
 __all__ = [
@@ -24,5 +24,6 @@ __all__ = [
     'propagate_typed', 'check_edge_type', 'sparse_to_edge_index', 'KERNELS', 'use_kernel',
     'use_backend', 'validation', 'scatter', 'segment', 'softmax', 'degree',
     'available_backends', 'Structure', 'annotate', 'plain', 'structure_of', 'cached',
+    'mark_derived',
     'check_edge_index', 'check_finite', 'check_index', 'check_node_features',
 ]

@@ -7,7 +7,7 @@ import torch
 from torch import Tensor
 from torch.nn import Linear, Parameter
 
-from ..core import Adjacency, GDLConv, cached, matmul
+from ..core import Adjacency, GDLConv, cached, mark_derived, matmul
 from ._common import check_patch_radius, relative_radius
 
 
@@ -140,9 +140,12 @@ class GeodesicPolarConv(GDLConv):
         nb = bin_w.size(1)
 
         def build():
-            ei = torch.cat([torch.stack([adj.src, adj.dst * nb + b]) for b in range(nb)], 1)
+            # derived from the fingerprinted edge_index: its own caches need no fingerprint
+            ei = mark_derived(torch.cat([torch.stack([adj.src, adj.dst * nb + b])
+                                         for b in range(nb)], 1))
             return Adjacency(ei, ei[0], ei[1], adj.num_src, adj.num_dst * nb)
-        bins = cached((adj.key,), ('polar_bins', nb, adj.flow, adj.num_src, adj.num_dst), build)
+        bins = cached((adj.key,), ('polar_bins', nb, adj.flow, adj.num_src, adj.num_dst), build,
+                      None if adj.sig is None else (adj.sig,))
         out = matmul(bins, x, bin_w.t().reshape(-1), 'sum')       # bin-major weights
         return out.view(adj.num_dst, -1)
 
