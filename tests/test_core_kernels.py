@@ -286,6 +286,6 @@ def test_gather_scatter_equals_scatter_and_keeps_no_messages(shape, reduce):
     assert gradcheck(lambda y, w: gather_scatter(y, src, dst, 5, w, reduce), (y, w))
     assert gradgradcheck(lambda y, w: gather_scatter(y, src, dst, 5, w, reduce), (y, w))
     # what the backward keeps: indices, weights and y itself, never the [E, ...] messages
-    node = gather_scatter(y, src, dst, 5, None, 'sum').grad_fn
-    kept = [t for t in node.saved_tensors if t is not None]
+    out = gather_scatter(y, src, dst, 5, None, 'sum')
+    kept = [t for t in out.grad_fn.saved_tensors if t is not None]
     assert kept and all(t.shape != (20,) + tuple(shape[1:]) or t.dim() == 1 for t in kept)
