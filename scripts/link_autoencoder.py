@@ -33,6 +33,9 @@ def parse(argv=None):
     p.add_argument('--results', default=None, help='results JSON (default: in --out-dir)')
     p.add_argument('--overwrite', action='store_true', help='replace an earlier results JSON')
     p.add_argument('--quiet', action='store_true', help='no progress bar')
+    p.add_argument('--no-bias', dest='bias', action='store_false',
+                   help="the paper's GCN layers, without biases (default: with, as PyG's "
+                        'example)')
     return p.parse_args(argv)
 
 

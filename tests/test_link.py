@@ -348,6 +348,10 @@ def test_autoencoders_equal_pyg(variational, training):
     neg = negative_sampling(ei, n, generator=gen())
     torch.manual_seed(0)
     theirs = (PyGVGAE if variational else PyGGAE)(_pyg_encoders(5, variational)).double()
+    # bias=False: the paper's code exactly, no bias parameter left
+    paper = VariationalGCNEncoder(5, 8, 4, bias=False) if variational else \
+        GCNEncoder(5, 8, 4, bias=False)
+    assert not [n for n, _ in paper.named_parameters() if n.endswith('bias')]
     enc = VariationalGCNEncoder(5, 8, 4, cached=False) if variational else \
         GCNEncoder(5, 8, 4, cached=False)
     ours = (VGAE if variational else GAE)(enc).double()

@@ -132,7 +132,7 @@ def train_autoencoder(args: argparse.Namespace) -> int:
             seed_everything(args.seed + run)
             gen = torch.Generator(device=dev).manual_seed(args.seed + run)
             enc = (VariationalGCNEncoder if variational else GCNEncoder)(
-                graph.num_features, args.hidden, args.latent)
+                graph.num_features, args.hidden, args.latent, bias=getattr(args, 'bias', True))
             model = (VGAE if variational else GAE)(enc).to(dev)
             opt = torch.optim.Adam(model.parameters(), lr=args.lr)
             t0 = time.perf_counter()
@@ -169,7 +169,8 @@ def train_autoencoder(args: argparse.Namespace) -> int:
     out = {'script': SCRIPT, 'dataset': name, 'model': args.model, 'metric': 'auc, ap (%)',
            'config': {'hidden': args.hidden, 'latent': args.latent, 'lr': args.lr,
                       'epochs': args.epochs, 'loss': args.loss, 'seed': args.seed,
-                      'runs': args.runs, 'split': '85/5/10, fixed by --seed'},
+                      'runs': args.runs, 'split': '85/5/10, fixed by --seed',
+                      'bias': getattr(args, 'bias', True)},
            'device': str(dev), 'torch': torch.__version__, 'num_nodes': n,
            'num_train_edges_undirected': int(ei.size(1)) // 2,
            'num_valid': int(val.edge_label.numel()), 'num_test': int(test.edge_label.numel()),

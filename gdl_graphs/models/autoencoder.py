@@ -209,15 +209,16 @@ class VGAE(GAE):
 
 class GCNEncoder(Module):
     r"""The paper's GAE encoder: :math:`\mathbf{Z} = \hat{A}\,\mathrm{ReLU}(\hat{A} X W_0) W_1`
-    (two :class:`~gdl_graphs.nn.GCNConv`, ``hidden_channels`` then ``out_channels``).
+    (two :class:`~gdl_graphs.nn.GCNConv`, ``hidden_channels`` then ``out_channels``), plus a
+    bias per layer as in PyG's autoencoder example; ``bias=False`` is the paper's code exactly.
 
     Shapes: x ``[N, F]``, edge_index ``[2, E]`` -> ``[N, out_channels]``."""
 
     def __init__(self, in_channels: int, hidden_channels: int = 32, out_channels: int = 16,
-                 cached: bool = True):
+                 cached: bool = True, bias: bool = True):
         super().__init__()
-        self.conv1 = GCNConv(in_channels, hidden_channels, cached=cached)
-        self.conv2 = GCNConv(hidden_channels, out_channels, cached=cached)
+        self.conv1 = GCNConv(in_channels, hidden_channels, cached=cached, bias=bias)
+        self.conv2 = GCNConv(hidden_channels, out_channels, cached=cached, bias=bias)
 
     def reset_parameters(self) -> None:
         self.conv1.reset_parameters()
@@ -232,14 +233,16 @@ class VariationalGCNEncoder(Module):
     :math:`\mu = \hat{A} H W_\mu`, :math:`\log\sigma = \hat{A} H W_\sigma` with
     :math:`H = \mathrm{ReLU}(\hat{A} X W_0)`.
 
+    A bias per layer as in PyG's example; ``bias=False`` is the paper's code exactly.
+
     Shapes: x ``[N, F]``, edge_index ``[2, E]`` -> ``([N, out], [N, out])``."""
 
     def __init__(self, in_channels: int, hidden_channels: int = 32, out_channels: int = 16,
-                 cached: bool = True):
+                 cached: bool = True, bias: bool = True):
         super().__init__()
-        self.conv1 = GCNConv(in_channels, hidden_channels, cached=cached)
-        self.conv_mu = GCNConv(hidden_channels, out_channels, cached=cached)
-        self.conv_logstd = GCNConv(hidden_channels, out_channels, cached=cached)
+        self.conv1 = GCNConv(in_channels, hidden_channels, cached=cached, bias=bias)
+        self.conv_mu = GCNConv(hidden_channels, out_channels, cached=cached, bias=bias)
+        self.conv_logstd = GCNConv(hidden_channels, out_channels, cached=cached, bias=bias)
 
     def reset_parameters(self) -> None:
         for conv in (self.conv1, self.conv_mu, self.conv_logstd):
