@@ -411,18 +411,12 @@ class GDLConv(MessagePassing):
     #: frames): a sparse ``adj_t`` is refused. Elsewhere per-edge inputs given with an
     #: ``adj_t`` follow its stored (target-major) order, as in PyG
     edge_list_only: bool = False
-    #: layers without edges (sets, virtual nodes): ``flow`` means nothing and is refused
-    edgeless: bool = False
 
     def __init__(self, aggr: Any = 'sum', kernel: str = 'auto', backend: str = 'torch',
                  validate: bool = True, **kwargs):
         check_kernel(kernel)
         check_backend(backend)
         flow = kwargs.get('flow', 'source_to_target')
-        if self.edgeless and flow != 'source_to_target':
-            raise ValueError(f'{type(self).__name__} has no edges, so flow={flow!r} means '
-                             f'nothing: drop the flow argument (it reduces over the batch '
-                             f'vector)')
         if flow not in ('source_to_target', 'target_to_source'):
             raise ValueError(f"{type(self).__name__}: flow must be 'source_to_target' or "
                              f"'target_to_source', got {flow!r}")

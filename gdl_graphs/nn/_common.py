@@ -155,6 +155,15 @@ def check_edge_attr(edge_attr: Optional[Tensor], num_edges: int) -> Optional[Ten
     return edge_attr
 
 
+def refuse_edge_options(layer: str, options: dict) -> None:
+    """The one-line error for a layer without edges (a plain module) given the options of a
+    message-passing layer (``flow``, ``kernel``, ``aggr``, ...)."""
+    if options:
+        names = ', '.join(sorted(options))
+        raise ValueError(f'{layer} has no edges, so it is a plain module without message '
+                         f'passing: drop {names} (it reduces over the batch vector)')
+
+
 def attention_message(layer, x_j: Tensor, score: Tensor, index: Tensor, ptr: Optional[Tensor],
                       size_i: Optional[int]) -> Tensor:
     """The message GATConv and GATv2Conv share: LeakyReLU'd edge scores ``[E, H]`` normalised

@@ -6,8 +6,10 @@ import torch
 from torch import Tensor
 from torch.nn import Linear
 
-from ..core import GDLConv, check_node_features, segment
+from ..core import check_node_features, segment
+from ..core.config import check_backend
 from ..core.dense import batch_to_ptr, expand_segments
+from ._common import refuse_edge_options
 
 POOLS = ('sum', 'mean', 'max')
 
@@ -40,7 +42,7 @@ def _check_pool(pool: Optional[str], allow_none: bool) -> Optional[str]:
     return pool
 
 
-class DeepSetsConv(GDLConv):
+class DeepSetsConv(torch.nn.Module):
     r"""The permutation-equivariant set layer of Zaheer et al., "Deep Sets" (NeurIPS 2017,
     https://arxiv.org/abs/1703.06114), on an edgeless graph.
 
@@ -57,8 +59,9 @@ class DeepSetsConv(GDLConv):
     Why not ``propagate``: a set is an edgeless graph plus a readout; ``propagate`` reduces over
     edges, and expressing the set term with edges would build the ``n^2`` complete graph (or a
     star through a virtual node) that this layer exists to avoid. So PyG's edge conventions do
-    not apply: there is no ``edge_index``, propagate/message hooks have nothing to fire on, and
-    ``flow='target_to_source'`` is refused with a ValueError.
+    not apply: there is no ``edge_index`` and no propagate/message hook to fire, so this is a
+    plain ``torch.nn.Module``, and message-passing options (``flow``, ``kernel``, ``aggr``) are
+    refused with a ValueError.
 
     Equivariance: permutation equivariant (permuting the elements within each set permutes the
     output rows alike); the sets of a batch never interact.
@@ -72,6 +75,8 @@ class DeepSetsConv(GDLConv):
             :obj:`True`)
         act (str or callable, optional): The activation :math:`\sigma`: :obj:`None` (identity),
             ``'relu'``, ``'tanh'``, ... or a callable. (default: :obj:`None`)
+        backend (str, optional): The segment kernels, ``'torch'`` or ``'torch_scatter'``.
+            (default: :obj:`"torch"`)
 
     Shapes:
         - **input:** element features :math:`(N, F_{in})`, set index ``batch`` :math:`(N)`
@@ -79,13 +84,13 @@ class DeepSetsConv(GDLConv):
         - **output:** element features :math:`(N, F_{out})`
     """
 
-    edgeless = True
-
     def __init__(self, in_channels: int, out_channels: int, pool: Optional[str] = 'sum',
                  bias: bool = True, act: Union[str, Callable[[Tensor], Tensor], None] = None,
-                 **kwargs):
+                 backend: str = 'torch', **kwargs):
+        refuse_edge_options('DeepSetsConv', kwargs)
+        super().__init__()
         self.pool = _check_pool(pool, allow_none=True)
-        super().__init__(aggr=self.pool or 'sum', **kwargs)
+        self.backend = check_backend(backend)
         self.in_channels = in_channels
         self.out_channels = out_channels
         self.act = _activation(act)
@@ -95,7 +100,6 @@ class DeepSetsConv(GDLConv):
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
-        super().reset_parameters()
         self.lin_self.reset_parameters()
         if self.lin_pool is not None:
             self.lin_pool.reset_parameters()
@@ -108,7 +112,7 @@ class DeepSetsConv(GDLConv):
         out = self.lin_self(x)
         if self.pool is not None:
             ptr = _set_ptr(x, batch, num_sets)
-            pooled = self.lin_pool(segment(x, ptr, self.pool))          # [B, F_out]
+            pooled = self.lin_pool(segment(x, ptr, self.pool, self.backend))  # [B, F_out]
             out = out + expand_segments(pooled, ptr)                     # [N, F_out]
         return out if self.act is None else self.act(out)
 
@@ -117,7 +121,7 @@ class DeepSetsConv(GDLConv):
                 f'pool={self.pool})')
 
 
-class DeepSetsReadout(GDLConv):
+class DeepSetsReadout(torch.nn.Module):
     r"""The invariant readout of a set: one reduction per set of the batch,
 
     .. math::
@@ -125,12 +129,15 @@ class DeepSetsReadout(GDLConv):
 
     run as a segment reduction over the sorted batch vector (Zaheer et al. 2017,
     https://arxiv.org/abs/1703.06114: :math:`\rho(\sum_i \phi(x_i))`; PointNet uses max).
-    Like :class:`DeepSetsConv` it has no edges, so no ``propagate`` (``flow`` is refused).
+    Like :class:`DeepSetsConv` it has no edges: a plain ``torch.nn.Module`` that refuses
+    message-passing options.
 
     Equivariance: permutation invariant (any permutation within each set leaves it unchanged).
 
     Args:
         pool (str, optional): ``'sum'``, ``'mean'`` or ``'max'``. (default: :obj:`"sum"`)
+        backend (str, optional): The segment kernels, ``'torch'`` or ``'torch_scatter'``.
+            (default: :obj:`"torch"`)
 
     Shapes:
         - **input:** element features :math:`(N, F)`, set index ``batch`` :math:`(N)` *(optional,
@@ -138,20 +145,19 @@ class DeepSetsReadout(GDLConv):
         - **output:** set features :math:`(B, F)`
     """
 
-    edgeless = True
-
-    def __init__(self, pool: str = 'sum', **kwargs):
+    def __init__(self, pool: str = 'sum', backend: str = 'torch', **kwargs):
+        refuse_edge_options('DeepSetsReadout', kwargs)
+        super().__init__()
         self.pool = _check_pool(pool, allow_none=False)
-        super().__init__(aggr=self.pool, **kwargs)
-        self.reset_parameters()
+        self.backend = check_backend(backend)
 
     def reset_parameters(self) -> None:
-        super().reset_parameters()
+        """Nothing to reset (no parameters); here for PyG's protocol."""
 
     def forward(self, x: Tensor, batch: Optional[Tensor] = None,
                 num_sets: Optional[int] = None) -> Tensor:
         check_node_features(x)
-        return segment(x, _set_ptr(x, batch, num_sets), self.pool)
+        return segment(x, _set_ptr(x, batch, num_sets), self.pool, self.backend)
 
     def __repr__(self) -> str:
         return f'{self.__class__.__name__}(pool={self.pool})'

@@ -2,16 +2,17 @@ from __future__ import annotations
 
 from typing import Optional, Tuple
 
+import torch
 from torch import Tensor
 from torch.nn import BatchNorm1d, Linear, ReLU, Sequential
 
 from ..coarsening.core import global_pool
-from ..core import GDLConv
 from ..core.validate import check_index, check_node_features
+from ._common import refuse_edge_options
 from .functional import dropout
 
 
-class VirtualNode(GDLConv):
+class VirtualNode(torch.nn.Module):
     r"""A virtual-node block, as in OGB's ``gin-virtual`` (Gilmer et al., "Neural Message
     Passing for Quantum Chemistry", ICML 2017, https://arxiv.org/abs/1704.01212; Hu et al.,
     "Open Graph Benchmark", NeurIPS 2020, https://arxiv.org/abs/2005.00687).
@@ -31,7 +32,8 @@ class VirtualNode(GDLConv):
     Why no ``propagate``: the block reads no ``edge_index``; its "edges" are the star of each
     graph, which the ``batch`` vector already is, so the readout is one segment reduction and
     the broadcast one gather (building star edges would only add ``N`` edges to sort). PyG's
-    edge conventions (flow, message hooks, explain masks) have nothing to act on here.
+    edge conventions (flow, message hooks, explain masks) have nothing to act on here, so this
+    is a plain ``torch.nn.Module`` that refuses message-passing options.
 
     Equivariance: permutation equivariant in the nodes (:math:`\mathbf{h}`) and invariant
     (:math:`\mathbf{v}'`): the readout is a sum within each graph.
@@ -51,11 +53,10 @@ class VirtualNode(GDLConv):
         - **output:** the pair (node features :math:`(N, C)`, virtual node features :math:`(B, C)`)
     """
 
-    edgeless = True
-
     def __init__(self, channels: int, dropout: float = 0.0, residual: bool = False,
                  reduce: str = 'sum', **kwargs):
-        super().__init__(**kwargs)
+        refuse_edge_options('VirtualNode', kwargs)
+        super().__init__()
         if reduce not in ('sum', 'add', 'mean', 'max'):
             raise ValueError(f"VirtualNode reduce must be 'sum', 'mean' or 'max', "
                              f"got {reduce!r}")
@@ -68,7 +69,6 @@ class VirtualNode(GDLConv):
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
-        super().reset_parameters()
         for m in self.mlp:
             if hasattr(m, 'reset_parameters'):
                 m.reset_parameters()
