@@ -106,9 +106,7 @@ class _GatherScatter(torch.autograd.Function):
     @staticmethod
     def forward(ctx, y: Tensor, src: Tensor, dst: Tensor, num_dst: int,
                 weight: Optional[Tensor]) -> Tensor:
-        msg = y.index_select(0, src)
-        if weight is not None:
-            msg = msg * _column(weight, msg)
+        msg = _gather(y, src, weight)
         ctx.save_for_backward(src, dst, weight,
                               y if weight is not None and weight.requires_grad else None)
         ctx.num_src = y.size(0)
@@ -133,6 +131,12 @@ def _column(weight: Tensor, like: Tensor) -> Tensor:
     return weight.view((-1,) + (1,) * (like.dim() - 1))
 
 
+def _gather(y: Tensor, src: Tensor, weight: Optional[Tensor]) -> Tensor:
+    """The messages ``w_e * y[src_e]`` ``[E, ...]``."""
+    msg = y.index_select(0, src)
+    return msg if weight is None else msg * _column(weight, msg)
+
+
 def gather_scatter(y: Tensor, src: Tensor, dst: Tensor, num_dst: int,
                    weight: Optional[Tensor] = None, reduce: str = 'sum',
                    backend: Optional[str] = None) -> Tensor:
@@ -152,10 +156,7 @@ def gather_scatter(y: Tensor, src: Tensor, dst: Tensor, num_dst: int,
             return out
         count = torch.bincount(dst, minlength=num_dst).clamp_(min=1).to(out.dtype)
         return out / _column(count, out)
-    msg = y.index_select(0, src)
-    if weight is not None:
-        msg = msg * _column(weight, msg)
-    return scatter(msg, dst, num_dst, reduce, backend=backend)
+    return scatter(_gather(y, src, weight), dst, num_dst, reduce, backend=backend)
 
 
 def segment(src: Tensor, ptr: Tensor, reduce: str = 'sum',
