@@ -75,8 +75,8 @@ class DeepSetsConv(torch.nn.Module):
             :obj:`True`)
         act (str or callable, optional): The activation :math:`\sigma`: :obj:`None` (identity),
             ``'relu'``, ``'tanh'``, ... or a callable. (default: :obj:`None`)
-        backend (str, optional): The segment kernels, ``'torch'`` or ``'torch_scatter'``.
-            (default: :obj:`"torch"`)
+        backend (str, optional): The backend of the core's segment reduction (see
+            :func:`gdl_graphs.core.segment`). (default: :obj:`"torch"`)
 
     Shapes:
         - **input:** element features :math:`(N, F_{in})`, set index ``batch`` :math:`(N)`
@@ -136,8 +136,8 @@ class DeepSetsReadout(torch.nn.Module):
 
     Args:
         pool (str, optional): ``'sum'``, ``'mean'`` or ``'max'``. (default: :obj:`"sum"`)
-        backend (str, optional): The segment kernels, ``'torch'`` or ``'torch_scatter'``.
-            (default: :obj:`"torch"`)
+        backend (str, optional): The backend of the core's segment reduction (see
+            :func:`gdl_graphs.core.segment`). (default: :obj:`"torch"`)
 
     Shapes:
         - **input:** element features :math:`(N, F)`, set index ``batch`` :math:`(N)` *(optional,
