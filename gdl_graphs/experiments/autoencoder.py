@@ -125,6 +125,7 @@ def train_autoencoder(args: argparse.Namespace) -> int:
         pos_weight = (n * n - ones) / ones
         norm = n * n / (2 * (n * n - ones))
     variational = args.model == 'vgae'
+    bias = getattr(args, 'bias', True)  # callers built before --no-bias have no such field
     runs = []
     with tqdm(total=args.runs * args.epochs, desc=f'{args.model} on {name}', unit='epoch',
               disable=args.quiet, leave=False) as bar:
@@ -132,7 +133,7 @@ def train_autoencoder(args: argparse.Namespace) -> int:
             seed_everything(args.seed + run)
             gen = torch.Generator(device=dev).manual_seed(args.seed + run)
             enc = (VariationalGCNEncoder if variational else GCNEncoder)(
-                graph.num_features, args.hidden, args.latent, bias=getattr(args, 'bias', True))
+                graph.num_features, args.hidden, args.latent, bias=bias)
             model = (VGAE if variational else GAE)(enc).to(dev)
             opt = torch.optim.Adam(model.parameters(), lr=args.lr)
             t0 = time.perf_counter()
@@ -170,7 +171,7 @@ def train_autoencoder(args: argparse.Namespace) -> int:
            'config': {'hidden': args.hidden, 'latent': args.latent, 'lr': args.lr,
                       'epochs': args.epochs, 'loss': args.loss, 'seed': args.seed,
                       'runs': args.runs, 'split': '85/5/10, fixed by --seed',
-                      'bias': getattr(args, 'bias', True)},
+                      'bias': bias},
            'device': str(dev), 'torch': torch.__version__, 'num_nodes': n,
            'num_train_edges_undirected': int(ei.size(1)) // 2,
            'num_valid': int(val.edge_label.numel()), 'num_test': int(test.edge_label.numel()),
