@@ -78,7 +78,7 @@ def test_polar_conv_message_hook_fires_and_flow(patches):
     seen = []
     conv.register_message_forward_hook(lambda m, inp, out: seen.append(out.shape))
     out = conv(x, data.edge_index, data.edge_coords, radius=data.radius)
-    assert seen == [(data.edge_index.size(1), 8 * 3)]           # E x (bins * (F + 1))
+    assert seen == [(data.edge_index.size(1), 8 * 2)]           # E x (bins * F)
     assert_close(out, fused)
     # flow='target_to_source' on the reversed edges is the same layer
     rev = GeodesicPolarConv(2, 3, num_rho=2, num_theta=4, flow='target_to_source').double()

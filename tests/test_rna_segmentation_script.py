@@ -2,6 +2,7 @@
 train.txt, test.txt): training writes a checkpoint that --evaluate applies to a folder of
 meshes; the preprocessing cache is reused and recomputed when an input changes; features and
 predictions are invariant to rigid motions; bad files are one line naming the file, exit 2."""
+import json
 import math
 
 import numpy as np
@@ -11,7 +12,7 @@ from _scripts import load_script, run
 
 from gdl_graphs.domains.mesh import sphere_mesh, torus_mesh
 from gdl_graphs.domains.sphere import icosphere
-from gdl_graphs.io import write_mesh
+from gdl_graphs.io import read_mesh, write_mesh
 
 
 def _labels(pos):
@@ -126,3 +127,43 @@ def test_bad_files_are_one_line_naming_the_file(tmp_path, capsys, case):
                                     str(data / 'off'), '--labels', str(data / 'labels')])
     err = capsys.readouterr().err.strip()
     assert code == 2 and len(err.splitlines()) == 1 and 'uv.' in err and 'Traceback' not in err
+
+
+def test_projected_accuracy_on_the_meshes_themselves_is_the_accuracy(tmp_path, capsys):
+    # projecting onto the same meshes maps every vertex to itself
+    data = tmp_path / 'rna'
+    make_data(data)
+    ckpt, res = tmp_path / 'model.pt', tmp_path / 'e.json'
+    assert run('rna_segmentation', ['--data', str(data), '--checkpoint', str(ckpt)] + SMALL) == 0
+    assert run('rna_segmentation', ['--evaluate', '--checkpoint', str(ckpt), '--meshes',
+                                    str(data / 'off'), '--labels', str(data / 'labels'),
+                                    '--originals', str(data), '--results', str(res)]) == 0
+    out = json.loads(res.read_text())
+    assert out['projected_accuracy'] == out['accuracy']
+
+
+def test_decimated_meshes_carry_the_nearest_original_label(tmp_path, capsys):
+    pytest.importorskip('fast_simplification')
+    data = tmp_path / 'rna'
+    meshes = make_data(data)
+    out = tmp_path / 'half'
+    assert run('decimate_meshes', ['--meshes', str(data / 'off'), '--labels',
+                                   str(data / 'labels'), '--out', str(out), '--names',
+                                   str(data / 'test.txt')]) == 0
+    assert sorted(p.name for p in (out / 'off').iterdir()) == ['uv.off']
+    pos, _ = meshes['uv']
+    new_pos, new_face = read_mesh(out / 'off' / 'uv.off')
+    assert 0.3 * pos.size(0) < new_pos.size(0) < 0.7 * pos.size(0) and new_face.size(1) > 0
+    lab = np.loadtxt(out / 'labels' / 'uv.txt', dtype=np.int64)
+    nearest = torch.cdist(new_pos.double(), pos.double()).argmin(1)
+    assert np.array_equal(lab, _labels(pos)[nearest].numpy())
+    # the decimated folder is what --evaluate reads, projected back onto the originals
+    ckpt = tmp_path / 'model.pt'
+    assert run('rna_segmentation', ['--data', str(data), '--checkpoint', str(ckpt)] + SMALL) == 0
+    assert run('rna_segmentation', ['--evaluate', '--checkpoint', str(ckpt), '--meshes',
+                                    str(out / 'off'), '--labels', str(out / 'labels'),
+                                    '--originals', str(data)]) == 0
+    assert 'projected onto the original meshes' in capsys.readouterr().out
+    assert run('decimate_meshes', ['--meshes', str(data / 'off'), '--labels',
+                                   str(data / 'labels'), '--out', str(out), '--ratio', '1']) == 2
+    assert '--ratio' in capsys.readouterr().err

@@ -7,7 +7,7 @@ import torch
 from torch import Tensor
 from torch.nn import Linear, Parameter
 
-from ..core import Adjacency, GDLConv, cached, mark_derived, matmul
+from ..core import Adjacency, GDLConv, cached, mark_derived, matmul, scatter
 from ._common import check_patch_radius, relative_radius
 
 
@@ -38,8 +38,8 @@ class GeodesicPolarConv(GDLConv):
 
     (``T = num_theta``; the max over the ``T`` rotations of the filter makes the output
     independent of the origin of the angular coordinate). ``forward`` calls
-    ``self.propagate``: ``message`` is :math:`w_b(j, i) [\mathbf{x}_j, 1]` for every bin (the
-    generic path, PyG's hooks and flow); the fused path (``message_and_aggregate``) runs all
+    ``self.propagate``: ``message`` is :math:`w_b(j, i) \mathbf{x}_j` for every bin, the
+    weights normalised over the patch first (the generic path, PyG's hooks and flow); the fused path (``message_and_aggregate``) runs all
     bins as one CSR product over the expanded edges ``j -> (i, b)`` (cached per graph), with no
     ``E x B x F`` tensor.
 
@@ -122,16 +122,21 @@ class GeodesicPolarConv(GDLConv):
         n = x.size(0)
         target = edge_index[1] if self.flow == 'source_to_target' else edge_index[0]
         radius = self.radius if radius is None else radius
-        w = self.bin_weights(edge_coords.to(x.dtype), target, n, radius, batch)
         nb = self.num_rho * self.num_theta
-        xa = torch.cat([x, x.new_ones(n, 1)], 1)   # last column: the normaliser
-        p = self.propagate(edge_index, x=xa, bin_w=w.reshape(-1, nb), size=(n, n))
-        p = p.view(n, nb, -1)
-        patch = (p[..., :-1] / p[..., -1:].clamp(min=torch.finfo(x.dtype).tiny))
-        patch = patch.view(n, self.num_rho, self.num_theta, -1)
-        rolled = torch.stack([self.weight.roll(s, dims=1) for s in range(self.num_theta)])
-        out = torch.einsum('nrtf,srtfo->nso', patch, rolled).amax(1)
-        return out + self.lin_root(x)
+        w = self.bin_weights(edge_coords.to(x.dtype), target, n, radius, batch).reshape(-1, nb)
+        # normalise each bin over the patch once per edge, not once per feature
+        den = scatter(w, target, n, 'sum').clamp(min=torch.finfo(x.dtype).tiny)
+        p = self.propagate(edge_index, x=x, bin_w=w / den[target], size=(n, n))
+        patch = p.view(n, self.num_rho, self.num_theta, -1)
+        return self.rotation_max(patch) + self.lin_root(x)
+
+    def rotation_max(self, patch: Tensor) -> Tensor:
+        r""":math:`\max_s \sum_{k,t} \mathbf{W}_{k,(t-s) \bmod T}^\top P_{k,t}`: the ``T``
+        rotated filters stacked side by side, so all rotations are one matrix product."""
+        n, t = patch.size(0), self.num_theta
+        rolled = torch.stack([self.weight.roll(s, dims=1) for s in range(t)], 3)
+        out = patch.reshape(n, -1) @ rolled.reshape(-1, t * self.out_channels)
+        return out.view(n, t, self.out_channels).amax(1)
 
     def message(self, x_j: Tensor, bin_w: Tensor) -> Tensor:
         return (bin_w.unsqueeze(-1) * x_j.unsqueeze(1)).reshape(x_j.size(0), -1)
