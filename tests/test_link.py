@@ -78,6 +78,28 @@ def test_all_non_edges_can_be_drawn():
         negative_sampling(ei, n, len(free) + 1)
 
 
+@pytest.mark.parametrize('bitmap', [True, False])
+def test_edge_test_and_first_occurrence_equal_brute_force(monkeypatch, bitmap):
+    # both membership tests (a bitmap of the edges for a small pair population, a binary
+    # search in the sorted keys otherwise) and the hashed first-occurrence mask, against
+    # sets; the keys fill every bit of the bitmap's 64-bit words, bit 63 included
+    from gdl_graphs.link import negative
+    if not bitmap:
+        monkeypatch.setattr(negative, 'BITMAP_LIMIT', 0)  # 300^2 pairs > 64 per edge
+    ei, n = random_graph(300, 1000)
+    sampler = NegativeSampler(ei, n)
+    draws = torch.randint(0, n * n, (5000,), generator=gen(1))  # hashed first occurrence
+    keys = torch.cat([draws, ei[0] * n + ei[1], draws[:700]])  # edges and repeats
+    edges = set((ei[0] * n + ei[1])[ei[0] != ei[1]].tolist())  # self-loops are never kept
+    assert sampler.graphs.is_edge(keys).tolist() == [k in edges for k in keys.tolist()]
+    assert (sampler.graphs._bits is not None) == bitmap
+    seen, first = set(), []
+    for k in keys.tolist():
+        first.append(k not in seen)
+        seen.add(k)
+    assert negative._first_occurrence(keys).tolist() == first
+
+
 def test_uniform_negatives_are_uniform():
     ei, n = random_graph(6, 12)
     free = {(i, j) for i in range(n) for j in range(n) if i != j} - set(pairs(ei))

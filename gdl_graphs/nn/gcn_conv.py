@@ -140,12 +140,12 @@ class GCNConv(GDLConv):
             raise ValueError(f'edge_weight must have shape [E] = [{edge_index.size(-1)}], got '
                              f'{list(edge_weight.shape)}')
         n = x.size(0)
-        self._validate(edge_index, (n, n), {})  # before the normalisation indexes with it
         loop = None
         if self.normalize:
-            if self._cache is not None:
+            if self._cache is not None:  # propagate validates edge_index
                 edge_weight, loop = self._cache
             else:
+                self._validate(edge_index, (n, n), {})  # before the normalisation indexes
                 edge_weight, loop = gcn_norm_values(edge_index, edge_weight, n, self.improved,
                                                     self.add_self_loops, x.dtype, self.flow)
                 if self.cached:
