@@ -453,3 +453,20 @@ def test_retry_bound_is_enforced():
     with pytest.raises(RuntimeError, match='in 1 rounds'):
         sampler.sample(52, gen())
     assert NegativeSampler(ei, n, max_rounds=16).sample(52, gen()).size(1) == 52
+
+
+def test_gae_negatives_follow_a_refilled_edge_buffer():
+    # the sampler is cached with the tensor; refilling its memory through numpy (which torch
+    # does not see: same storage, shape and version) must not reuse the old edge set
+    n = 6
+    first = torch.tensor([[0, 1, 2, 3], [1, 2, 3, 4]])
+    ei = first.clone()
+    model = GAE(torch.nn.Identity())
+    model._negatives(ei, n)
+    version = ei._version
+    ei.numpy()[:] = [[0, 0, 0, 0], [5, 4, 3, 2]]
+    assert ei._version == version
+    new_edges = {(0, 5), (0, 4), (0, 3), (0, 2)}
+    g = torch.Generator().manual_seed(0)
+    neg = model._negatives(ei, n).sample(20, generator=g)   # 20 of the 26 non-edges
+    assert not {tuple(e) for e in neg.t().tolist()} & new_edges

@@ -30,6 +30,7 @@ import torch.nn.functional as F
 from torch import Tensor
 from torch.nn import Module
 
+from ..core import cached
 from ..link.metrics import average_precision, roc_auc
 from ..link.negative import NegativeSampler
 from ..nn.gcn_conv import GCNConv
@@ -158,15 +159,11 @@ class GAE(Module):
         return pos_loss + neg_loss
 
     def _negatives(self, edge_index: Tensor, num_nodes: int) -> NegativeSampler:
-        """The sorted edge set of ``edge_index``, kept while the same tensor (same storage,
-        shape and version) comes back: a training loop sorts its graph once, not per epoch."""
-        key = (edge_index.data_ptr(), tuple(edge_index.shape), edge_index._version,
-               int(num_nodes), str(edge_index.device))
-        cache = self.__dict__.get('_neg_cache')
-        if cache is None or cache[0] != key:
-            cache = (key, NegativeSampler(edge_index, num_nodes))
-            self.__dict__['_neg_cache'] = cache
-        return cache[1]
+        """The sorted edge set of ``edge_index``, kept with the tensor while its content is the
+        same (``core.cached``: storage, version and a content fingerprint), so a training loop
+        sorts its graph once, and a buffer refilled behind torch's back is sorted again."""
+        return cached((edge_index,), ('negative_sampler', int(num_nodes)),
+                      lambda: NegativeSampler(edge_index, num_nodes))
 
     @torch.no_grad()
     def test(self, z: Tensor, pos_edge_index: Tensor,

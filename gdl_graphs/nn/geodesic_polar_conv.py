@@ -39,9 +39,10 @@ class GeodesicPolarConv(GDLConv):
     (``T = num_theta``; the max over the ``T`` rotations of the filter makes the output
     independent of the origin of the angular coordinate). ``forward`` calls
     ``self.propagate``: ``message`` is :math:`w_b(j, i) \mathbf{x}_j` for every bin, the
-    weights normalised over the patch first (the generic path, PyG's hooks and flow); the fused path (``message_and_aggregate``) runs all
-    bins as one CSR product over the expanded edges ``j -> (i, b)`` (cached per graph), with no
-    ``E x B x F`` tensor.
+    weights normalised over the patch first (the generic path, PyG's hooks and flow); the
+    fused path (``message_and_aggregate``) runs all bins as one CSR product over the expanded
+    edges ``j -> (i, b)`` (cached per graph), with no ``E x B x F`` tensor. The ``T``
+    rotations of the filter are one matrix product (:meth:`rotation_max`).
 
     Equivariance: permutation equivariant; gauge invariant exactly for gauge changes that
     are multiples of :math:`2\pi/T` at every vertex (the bins permute cyclically) and
