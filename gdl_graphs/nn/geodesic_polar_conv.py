@@ -7,7 +7,7 @@ import torch
 from torch import Tensor
 from torch.nn import Linear, Parameter
 
-from ..core import Adjacency, GDLConv, cached, mark_derived, matmul, scatter
+from ..core import Adjacency, GDLConv, matmul, scatter
 from ._common import check_patch_radius, relative_radius
 
 
@@ -40,9 +40,9 @@ class GeodesicPolarConv(GDLConv):
     independent of the origin of the angular coordinate). ``forward`` calls
     ``self.propagate``: ``message`` is :math:`w_b(j, i) \mathbf{x}_j` for every bin, the
     weights normalised over the patch first (the generic path, PyG's hooks and flow); the
-    fused path (``message_and_aggregate``) runs all bins as one CSR product over the expanded
-    edges ``j -> (i, b)`` (cached per graph), with no ``E x B x F`` tensor. The ``T``
-    rotations of the filter are one matrix product (:meth:`rotation_max`).
+    fused path (``message_and_aggregate``) runs one CSR product per bin over the graph's
+    cached CSR, with no ``E x B x F`` tensor and no expanded adjacency kept with the graph.
+    The ``T`` rotations of the filter are one matrix product (:meth:`rotation_max`).
 
     Equivariance: permutation equivariant; gauge invariant exactly for gauge changes that
     are multiples of :math:`2\pi/T` at every vertex (the bins permute cyclically) and
@@ -143,17 +143,9 @@ class GeodesicPolarConv(GDLConv):
         return (bin_w.unsqueeze(-1) * x_j.unsqueeze(1)).reshape(x_j.size(0), -1)
 
     def message_and_aggregate(self, adj: Adjacency, x: Tensor, bin_w: Tensor) -> Tensor:
-        nb = bin_w.size(1)
-
-        def build():
-            # derived from the fingerprinted edge_index: its own caches need no fingerprint
-            ei = mark_derived(torch.cat([torch.stack([adj.src, adj.dst * nb + b])
-                                         for b in range(nb)], 1))
-            return Adjacency(ei, ei[0], ei[1], adj.num_src, adj.num_dst * nb)
-        bins = cached((adj.key,), ('polar_bins', nb, adj.flow, adj.num_src, adj.num_dst), build,
-                      None if adj.sig is None else (adj.sig,))
-        out = matmul(bins, x, bin_w.t().reshape(-1), 'sum')       # bin-major weights
-        return out.view(adj.num_dst, -1)
+        # one CSR product per bin over the graph's own cached CSR, the bin's weights as the
+        # values: no expanded (E x bins) adjacency is built or kept with the graph
+        return torch.cat([matmul(adj, x, w, 'sum') for w in bin_w.t()], 1)
 
     def __repr__(self) -> str:
         return (f'{self.__class__.__name__}({self.in_channels}, {self.out_channels}, '
