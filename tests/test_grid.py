@@ -244,3 +244,20 @@ def test_a_lattice_dataset_saves_its_shape_not_its_edges(tmp_path):
     save_dataset([masked], tmp_path / 'masked')  # a masked lattice keeps its edges
     back = GraphDataset(tmp_path / 'masked')[0]
     assert torch.equal(plain(back.edge_index), plain(masked.edge_index))
+
+
+def test_a_batch_of_batched_lattices_keeps_its_structure():
+    # PyG collates the per-graph padding lists of batched graphs into nested lists; reading
+    # edge_index raised TypeError there
+    from gdl_graphs.core import use_kernel
+    from gdl_graphs.nn import LatticeConv
+    b = image_to_graph(torch.randn(2, 3, 5, 4, dtype=torch.float64))
+    bb = Batch.from_data_list([b, b])
+    s = structure_of(bb.edge_index)
+    assert s is not None and s.kind == 'lattice' and s.meta['shape'] == (4, 5, 4)
+    conv = LatticeConv(3, 2, 3).double()
+    out = conv(bb.x, bb.edge_index, bb.edge_type)
+    assert conv.last_plan.kernel != 'generic'
+    with use_kernel('generic'):
+        ref = conv(bb.x, bb.edge_index, bb.edge_type)
+    torch.testing.assert_close(out, ref, atol=1e-10, rtol=1e-10)

@@ -221,6 +221,13 @@ def build_lattice(info: LatticeInfo, keep: Optional[Tensor] = None, device=None,
     return out
 
 
+def _leaves(items) -> list:
+    """The non-list values of a (nested) list."""
+    if isinstance(items, (list, tuple)):
+        return [leaf for item in items for leaf in _leaves(item)]
+    return [items]
+
+
 def lattice_info(data, name: str = 'data') -> LatticeInfo:
     """Read the lattice metadata of a graph made by ``gdl_graphs.domains.image_to_graph`` (or a
     PyG ``Batch`` of such graphs, or a coarse lattice); a clear ``ValueError`` otherwise."""
@@ -241,9 +248,10 @@ def lattice_info(data, name: str = 'data') -> LatticeInfo:
         rows[key] = tuple(int(v) for v in t[0].tolist())
     padding = data.get('lattice_padding')
     if isinstance(padding, (list, tuple)):
-        if len(set(padding)) != 1:
-            raise ValueError(f'{name} batches lattices with different paddings {set(padding)}')
-        padding = padding[0]
+        values = set(_leaves(padding))   # a batch of batches collates to nested lists
+        if len(values) != 1:
+            raise ValueError(f'{name} batches lattices with different paddings {values}')
+        padding = values.pop()
     check_padding(padding)
     b = int(data.lattice_shape.size(0))
     pixel = data.get('pixel')

@@ -7,13 +7,13 @@ import torch.nn.functional as F
 from torch import Tensor
 from torch.nn import LayerNorm, Linear
 
-from ..core import GDLConv, check_node_features
+from ..core import check_node_features
 from .attention_conv import AttentionConv
 
 _ACTIVATIONS = {'relu': F.relu, 'gelu': F.gelu}
 
 
-class TransformerBlock(GDLConv):
+class TransformerBlock(torch.nn.Module):
     r"""A Transformer encoder block (Vaswani et al., "Attention Is All You Need", NeurIPS 2017,
     https://arxiv.org/abs/1706.03762) on a graph: attention over the incoming edges of every
     node (:class:`AttentionConv`), then a node-wise feed-forward network, each with a residual
@@ -30,9 +30,11 @@ class TransformerBlock(GDLConv):
     ``torch.nn.TransformerEncoderLayer`` applied to every set (:meth:`from_torch`, dropout 0
     or eval mode); a tagged complete graph runs attention as ``scaled_dot_product_attention``.
 
-    Why no ``propagate`` of its own: the block is a composition; its only message passing is
-    the inner :class:`AttentionConv` (``self.attn``), which calls ``propagate``, so PyG's
-    flow, hooks and explainer apply there (register them on ``block.attn``).
+    A plain module, not a message-passing layer: its only message passing is the inner
+    :class:`AttentionConv` (``block.self_attn``), which receives the message-passing options
+    given to the block (``flow``, ``kernel``, ``backend``, ``validate``, ...) and calls
+    ``propagate``; PyG's hooks and explainers apply there (register them on
+    ``block.self_attn``); ``block.flow`` reads its flow.
 
     Equivariance: permutation equivariant, like :class:`AttentionConv` (the feed-forward part
     and the norms act on every node alone).
@@ -50,6 +52,8 @@ class TransformerBlock(GDLConv):
         norm_first (bool, optional): Pre-norm (:obj:`True`) or post-norm (:obj:`False`, as
             torch). (default: :obj:`False`)
         bias (bool, optional): Biases of the linear maps and norms. (default: :obj:`True`)
+        **kwargs (optional): Message-passing options of the attention (:class:`AttentionConv`:
+            ``flow``, ``kernel``, ``backend``, ``validate``, ...).
 
     Shapes:
         - **input:** node features :math:`(N, E)`, edge indices :math:`(2, |\mathcal{E}|)`
@@ -61,8 +65,7 @@ class TransformerBlock(GDLConv):
                  activation: Union[str, Callable[[Tensor], Tensor]] = 'relu',
                  layer_norm_eps: float = 1e-5, norm_first: bool = False, bias: bool = True,
                  **kwargs):
-        super().__init__(aggr=self.fixed_aggr(kwargs, 'TransformerBlock', 'sum',
-                                              'attention weights sum to one'), **kwargs)
+        super().__init__()
         if isinstance(activation, str):
             if activation not in _ACTIVATIONS:
                 raise ValueError(f'unknown activation {activation!r}: use relu, gelu or a '
@@ -70,15 +73,18 @@ class TransformerBlock(GDLConv):
             activation = _ACTIVATIONS[activation]
         self.d_model, self.nhead, self.dim_feedforward = d_model, nhead, dim_feedforward
         self.dropout, self.norm_first, self.activation = float(dropout), norm_first, activation
-        self.self_attn = AttentionConv(d_model, nhead, bias=bias, dropout=dropout)
+        self.self_attn = AttentionConv(d_model, nhead, bias=bias, dropout=dropout, **kwargs)
         self.linear1 = Linear(d_model, dim_feedforward, bias=bias)
         self.linear2 = Linear(dim_feedforward, d_model, bias=bias)
         self.norm1 = LayerNorm(d_model, eps=layer_norm_eps, bias=bias)
         self.norm2 = LayerNorm(d_model, eps=layer_norm_eps, bias=bias)
         self.reset_parameters()
 
+    @property
+    def flow(self) -> str:
+        return self.self_attn.flow
+
     def reset_parameters(self) -> None:
-        super().reset_parameters()
         for m in (self.self_attn, self.linear1, self.linear2, self.norm1, self.norm2):
             m.reset_parameters()
 
