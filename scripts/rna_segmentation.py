@@ -12,12 +12,14 @@ README). Every mesh is preprocessed once into CACHE (one file per mesh, written 
 keyed by a fingerprint of the mesh and label files and of the parameters; a changed input is
 recomputed): geodesic disks of radius ``--radius`` mean edge lengths
 (:func:`gdl_graphs.geodesics.geodesic_patches`, any triangle mesh) and rotation-invariant
-vertex features (Gaussian and mean curvature times the squared / plain mean edge length, and
-the log of the vertex area over the mean). The model: ``--layers`` residual
+vertex features (Gaussian and mean curvature times the squared / plain mean edge length, the
+log of the vertex area over the mean, and the position in the mesh's principal axes: the
+global context a local patch cannot see). The model: ``--layers`` residual
 :class:`gdl_graphs.nn.GeodesicPolarConv` layers (Gaussian (rho, theta) bins with angular max
 pooling: invariant to the choice of gauge up to the bins' interpolation, and the inputs are
 invariant to rigid motions, so the predictions are too) and a linear classifier. Accuracy is
-per vertex of the original meshes (no remeshing, so nothing to project back).
+per vertex of the original meshes; ``--evaluate --originals`` projects the predictions on
+remeshed scans back onto the original meshes' vertices.
 
 ``--evaluate`` applies a saved checkpoint to every ``.off`` of ``--meshes`` with its label file
 ``<stem>.txt`` in ``--labels`` (how a trained model meets new scans); an unreadable mesh, a
@@ -52,7 +54,8 @@ from gdl_graphs.nn import GeodesicPolarConv
 
 SCRIPT = 'rna_segmentation'
 NUM_CLASSES = 260                 # labels -1 .. 258: 260 values (the data set's README says 259)
-FORMAT = 1                        # of the cache files; a new one recomputes them
+FORMAT = 2                        # of the cache files; a new one recomputes them
+NUM_FEATURES = 7
 
 
 # ----------------------------------------------------------------------------- preprocessing
@@ -72,10 +75,13 @@ def read_labels(path: pathlib.Path, num_vertices: int) -> torch.Tensor:
 
 
 def features(pos: torch.Tensor, face: torch.Tensor) -> torch.Tensor:
-    """Rotation-invariant vertex features ``[N, 4]``: Gaussian curvature (angle defect over
+    """Rotation-invariant vertex features ``[N, 7]``: Gaussian curvature (angle defect over
     the vertex area) times ``h^2``, signed mean curvature (the cotan Laplacian of the
-    positions along the normal) times ``h``, its magnitude, and the log of the vertex area
-    over the mean vertex area (``h``: the mean edge length)."""
+    positions along the normal) times ``h``, its magnitude, the log of the vertex area over
+    the mean vertex area (``h``: the mean edge length), and the coordinates in the principal
+    axes of the area-weighted vertices, over the RMS radius, each axis oriented by the sign
+    of its third moment (invariant to rigid motions and scale where the three principal
+    variances differ; area weights keep them stable under remeshing)."""
     pos = check_pos(pos).double()
     f, _, _, _ = clean_faces(pos, check_face(face, pos.size(0)))
     v, fn = pos.numpy(), f.numpy()
@@ -93,9 +99,20 @@ def features(pos: torch.Tensor, face: torch.Tensor) -> torch.Tensor:
     normal /= np.maximum(np.linalg.norm(normal, axis=1, keepdims=True), 1e-300)
     hmean = 0.5 * (lap * normal).sum(1) * h
     logm = np.log(np.maximum(m, 1e-12 * m.mean()) / m.mean()) if m.mean() > 0 else m
-    x = np.stack([k, hmean, np.abs(hmean), logm], 1)
+    x = np.concatenate([np.stack([k, hmean, np.abs(hmean), logm], 1), principal_coords(v, m)], 1)
     x[m == 0] = 0.0
     return torch.from_numpy(np.clip(x, -10, 10)).float()
+
+
+def principal_coords(v: np.ndarray, m: np.ndarray) -> np.ndarray:
+    """Positions in the principal axes of the points ``v`` weighted by ``m`` (largest variance
+    first), over the RMS radius; each axis points where the third moment is positive."""
+    w = m / m.sum() if m.sum() > 0 else np.full(len(v), 1.0 / max(len(v), 1))
+    d = v - w @ v
+    var, axes = np.linalg.eigh((d * w[:, None]).T @ d)
+    p = d @ axes[:, ::-1]
+    p *= np.where(w @ p ** 3 < 0, -1.0, 1.0)
+    return p / max(np.sqrt(var.sum()), 1e-300)
 
 
 def fingerprint(*paths: pathlib.Path, params: str) -> str:
@@ -302,7 +319,7 @@ def main(argv: Optional[List[str]] = None) -> int:
             raise UserError(f'{meshes}: no .off mesh in this folder')
         cfg = state['config']
         items = load_items(meshes, labels, names, cache, cfg['radius'], args.workers)
-        model = PatchNet(4, cfg['hidden'], cfg['layers'], NUM_CLASSES)
+        model = PatchNet(NUM_FEATURES, cfg['hidden'], cfg['layers'], NUM_CLASSES)
         model.load_state_dict(state['model'])
         acc = accuracy(model, items)
         n_vertices = sum(i['y'].numel() for i in items)
@@ -331,7 +348,7 @@ def main(argv: Optional[List[str]] = None) -> int:
                       args.workers)
     prep = time.perf_counter() - t0
     print(f'preprocessed {len(train)} + {len(test)} meshes in {prep:.1f} s', flush=True)
-    model = PatchNet(4, args.hidden, args.layers, NUM_CLASSES)
+    model = PatchNet(NUM_FEATURES, args.hidden, args.layers, NUM_CLASSES)
     opt = torch.optim.Adam(model.parameters(), lr=args.lr)
     g = torch.Generator().manual_seed(args.seed)
     deadline = None if args.minutes is None else time.perf_counter() + 60 * args.minutes

@@ -57,7 +57,7 @@ def test_train_then_evaluate_a_folder(tmp_path, capsys):
     acc = float(line.split()[1])
     mod = load_script('rna_segmentation')
     state = torch.load(ckpt, weights_only=True)
-    model = mod.PatchNet(4, 8, 1, mod.NUM_CLASSES)
+    model = mod.PatchNet(mod.NUM_FEATURES, 8, 1, mod.NUM_CLASSES)
     model.load_state_dict(state['model'])
     items = [mod.preprocess(data / 'off' / f'{n}.off', data / 'labels' / f'{n}.txt', None, 3.0)
              for n in ('ico', 'torus', 'uv')]
@@ -85,6 +85,8 @@ def test_cache_is_reused_and_recomputed_when_an_input_changes(tmp_path):
 def test_features_and_predictions_are_invariant_to_rigid_motions(tmp_path):
     mod = load_script('rna_segmentation')
     pos, face = torus_mesh(14, 9)
+    # three distinct principal variances (a round torus has two equal ones: no unique axes)
+    pos = pos * torch.tensor([1.0, 0.8, 0.6], dtype=pos.dtype) + 0.1 * pos[:, :1] ** 2
     q, _ = torch.linalg.qr(torch.randn(3, 3, generator=torch.Generator().manual_seed(3),
                                        dtype=torch.float64))
     moved = pos @ q.t() + torch.tensor([5.0, -2.0, 1.0], dtype=torch.float64)
@@ -102,7 +104,7 @@ def test_features_and_predictions_are_invariant_to_rigid_motions(tmp_path):
     # the frames (the gauge) move with the world axes, so theta changes by a per-vertex angle:
     # the angular max pooling makes the layer invariant to that up to the bins' interpolation
     torch.manual_seed(0)
-    model = mod.PatchNet(4, 8, 2, mod.NUM_CLASSES).eval()
+    model = mod.PatchNet(mod.NUM_FEATURES, 8, 2, mod.NUM_CLASSES).eval()
     with torch.no_grad():
         ya, yb = model(a), model(b)
     rel = float((ya - yb).abs().mean() / ya.abs().mean())
