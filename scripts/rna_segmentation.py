@@ -10,9 +10,10 @@ DATA holds ``off/``, ``labels/``, ``train.txt`` and ``test.txt`` (the repository
 nothing is downloaded. Labels ``-1 .. 258`` become classes ``0 .. 259`` (the data set's
 README). Every mesh is preprocessed once into CACHE (one file per mesh, written atomically,
 keyed by a fingerprint of the mesh and label files and of the parameters; a changed input is
-recomputed): geodesic disks of radius ``--radius`` mean edge lengths
+recomputed): geodesic disks of radius ``--radius`` units (:func:`unit`: the square root of
+the surface area over 100, independent of the triangulation)
 (:func:`gdl_graphs.geodesics.geodesic_patches`, any triangle mesh) and rotation-invariant
-vertex features (Gaussian and mean curvature times the squared / plain mean edge length, the
+vertex features (Gaussian and mean curvature times the squared / plain unit, the
 log of the vertex area over the mean, and the position in the mesh's principal axes: the
 global context a local patch cannot see). The model: ``--layers`` residual
 :class:`gdl_graphs.nn.GeodesicPolarConv` layers (Gaussian (rho, theta) bins with angular max
@@ -54,7 +55,7 @@ from gdl_graphs.nn import GeodesicPolarConv
 
 SCRIPT = 'rna_segmentation'
 NUM_CLASSES = 260                 # labels -1 .. 258: 260 values (the data set's README says 259)
-FORMAT = 2                        # of the cache files; a new one recomputes them
+FORMAT = 3                        # of the cache files; a new one recomputes them
 NUM_FEATURES = 7
 
 
@@ -76,9 +77,9 @@ def read_labels(path: pathlib.Path, num_vertices: int) -> torch.Tensor:
 
 def features(pos: torch.Tensor, face: torch.Tensor) -> torch.Tensor:
     """Rotation-invariant vertex features ``[N, 7]``: Gaussian curvature (angle defect over
-    the vertex area) times ``h^2``, signed mean curvature (the cotan Laplacian of the
-    positions along the normal) times ``h``, its magnitude, the log of the vertex area over
-    the mean vertex area (``h``: the mean edge length), and the coordinates in the principal
+    the vertex area) times ``u^2``, signed mean curvature (the cotan Laplacian of the
+    positions along the normal) times ``u``, its magnitude, the log of the vertex area over
+    the mean vertex area (``u``: :func:`unit`), and the coordinates in the principal
     axes of the area-weighted vertices, over the RMS radius, each axis oriented by the sign
     of its third moment (invariant to rigid motions and scale where the three principal
     variances differ; area weights keep them stable under remeshing)."""
@@ -88,8 +89,7 @@ def features(pos: torch.Tensor, face: torch.Tensor) -> torch.Tensor:
     n = v.shape[0]
     nu, area2, cot, _ = corner_geometry(v[fn])
     m = mass(fn, area2, n)
-    e = np.concatenate([fn[:, [0, 1]], fn[:, [1, 2]]])
-    h = float(np.sqrt(((v[e[:, 0]] - v[e[:, 1]]) ** 2).sum(1)).mean()) if fn.size else 1.0
+    h = unit(v, fn)
     safe = np.where(m > 0, m, 1.0)
     k = angle_defect(pos, f.t()).numpy() / safe * h * h
     lap = cotan_laplacian(fn, cot, n) @ v / safe[:, None]
@@ -102,6 +102,17 @@ def features(pos: torch.Tensor, face: torch.Tensor) -> torch.Tensor:
     x = np.concatenate([np.stack([k, hmean, np.abs(hmean), logm], 1), principal_coords(v, m)], 1)
     x[m == 0] = 0.0
     return torch.from_numpy(np.clip(x, -10, 10)).float()
+
+
+def unit(v: np.ndarray, fn: np.ndarray) -> float:
+    """The length unit of a mesh: the square root of its surface area over 100, about the
+    mean edge length of a 13,000-vertex mesh. It depends on the surface, not on its
+    triangulation, so a remeshed scan gets the same disks and features."""
+    if not fn.size:
+        return 1.0
+    area = 0.5 * np.linalg.norm(np.cross(v[fn[:, 1]] - v[fn[:, 0]], v[fn[:, 2]] - v[fn[:, 0]]),
+                                axis=1).sum()
+    return float(np.sqrt(area)) / 100 if area > 0 else 1.0
 
 
 def principal_coords(v: np.ndarray, m: np.ndarray) -> np.ndarray:
@@ -144,9 +155,7 @@ def preprocess(mesh: pathlib.Path, labels: pathlib.Path, cache: Optional[pathlib
                         ) from None
     y = read_labels(labels, pos.size(0))
     pos = pos.double()
-    edges = torch.cat([face[[0, 1]], face[[1, 2]], face[[2, 0]]], 1)
-    h = float((pos[edges[0]] - pos[edges[1]]).norm(dim=1).mean())
-    data = geodesic_patches(pos, face, radius * h)
+    data = geodesic_patches(pos, face, radius * unit(pos.numpy(), face.t().numpy()))
     item = {'fingerprint': key, 'x': features(pos, face), 'y': y,
             'edge_index': data.edge_index, 'edge_coords': data.edge_coords.float(),
             'radius': torch.tensor(float(data.radius))}
@@ -239,7 +248,8 @@ def parse(argv: Optional[List[str]]) -> argparse.Namespace:
     p.add_argument('--originals', help='--evaluate: the data set folder (off/, labels/) of the '
                    'meshes before remeshing; predictions are projected back onto its vertices '
                    '(nearest vertex) and scored against its labels')
-    p.add_argument('--radius', type=float, default=3.0, help='disk radius, mean edge lengths')
+    p.add_argument('--radius', type=float, default=3.0,
+                   help='disk radius in units of sqrt(surface area) / 100')
     p.add_argument('--epochs', type=int, default=50)
     p.add_argument('--minutes', type=float,
                    help='stop training after this many minutes (at a step boundary)')

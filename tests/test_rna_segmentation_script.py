@@ -32,7 +32,7 @@ def make_data(root):
     return meshes
 
 
-SMALL = ['--epochs', '2', '--hidden', '8', '--layers', '1', '--threads', '1']
+SMALL = ['--radius', '30', '--epochs', '2', '--hidden', '8', '--layers', '1', '--threads', '1']
 
 
 def test_train_then_evaluate_a_folder(tmp_path, capsys):
@@ -59,7 +59,7 @@ def test_train_then_evaluate_a_folder(tmp_path, capsys):
     state = torch.load(ckpt, weights_only=True)
     model = mod.PatchNet(mod.NUM_FEATURES, 8, 1, mod.NUM_CLASSES)
     model.load_state_dict(state['model'])
-    items = [mod.preprocess(data / 'off' / f'{n}.off', data / 'labels' / f'{n}.txt', None, 3.0)
+    items = [mod.preprocess(data / 'off' / f'{n}.off', data / 'labels' / f'{n}.txt', None, 30.0)
              for n in ('ico', 'torus', 'uv')]
     assert math.isclose(acc, mod.accuracy(model, items), abs_tol=1e-4)
 
@@ -71,13 +71,13 @@ def test_cache_is_reused_and_recomputed_when_an_input_changes(tmp_path):
     cache = tmp_path / 'cache'
     cache.mkdir()
     mesh, lab = data / 'off' / 'ico.off', data / 'labels' / 'ico.txt'
-    a = mod.preprocess(mesh, lab, cache, 3.0)
+    a = mod.preprocess(mesh, lab, cache, 30.0)
     stamp = (cache / 'ico.pt').stat().st_mtime_ns
-    b = mod.preprocess(mesh, lab, cache, 3.0)
+    b = mod.preprocess(mesh, lab, cache, 30.0)
     assert (cache / 'ico.pt').stat().st_mtime_ns == stamp          # read, not rewritten
     assert torch.equal(a['edge_index'], b['edge_index']) and torch.equal(a['y'], b['y'])
     np.savetxt(lab, np.zeros(meshes['ico'][0].size(0), dtype=int), fmt='%d')
-    c = mod.preprocess(mesh, lab, cache, 3.0)
+    c = mod.preprocess(mesh, lab, cache, 30.0)
     assert bool((c['y'] == 1).all())                                # new labels, recomputed
     assert not list(cache.glob('.*.tmp'))                           # no temporary left
 
@@ -96,8 +96,8 @@ def test_features_and_predictions_are_invariant_to_rigid_motions(tmp_path):
     write_mesh(tmp_path / 'b' / 'm.off', moved, face)
     for d in ('a', 'b'):
         np.savetxt(tmp_path / d / 'm.txt', _labels(pos).numpy(), fmt='%d')
-    a = mod.preprocess(tmp_path / 'a' / 'm.off', tmp_path / 'a' / 'm.txt', None, 3.0)
-    b = mod.preprocess(tmp_path / 'b' / 'm.off', tmp_path / 'b' / 'm.txt', None, 3.0)
+    a = mod.preprocess(tmp_path / 'a' / 'm.off', tmp_path / 'a' / 'm.txt', None, 30.0)
+    b = mod.preprocess(tmp_path / 'b' / 'm.off', tmp_path / 'b' / 'm.txt', None, 30.0)
     assert torch.allclose(a['x'], b['x'], atol=1e-4)
     assert torch.equal(a['edge_index'], b['edge_index'])
     assert torch.allclose(a['edge_coords'][:, 0], b['edge_coords'][:, 0], atol=1e-5)
@@ -169,3 +169,14 @@ def test_decimated_meshes_carry_the_nearest_original_label(tmp_path, capsys):
     assert run('decimate_meshes', ['--meshes', str(data / 'off'), '--labels',
                                    str(data / 'labels'), '--out', str(out), '--ratio', '1']) == 2
     assert '--ratio' in capsys.readouterr().err
+
+
+def test_the_length_unit_follows_the_surface_not_its_triangulation():
+    mod = load_script('rna_segmentation')
+    for n in (3, 9):   # a unit square in (n - 1)^2 * 2 triangles
+        t = np.linspace(0.0, 1.0, n)
+        v = np.stack(np.meshgrid(t, t, indexing='ij'), -1).reshape(-1, 2)
+        v = np.concatenate([v, np.zeros((len(v), 1))], 1)
+        i = np.arange(n * n).reshape(n, n)[:-1, :-1].reshape(-1)
+        f = np.concatenate([np.stack([i, i + n, i + 1], 1), np.stack([i + 1, i + n, i + n + 1], 1)])
+        assert math.isclose(mod.unit(v, f), 0.01, rel_tol=1e-12)
