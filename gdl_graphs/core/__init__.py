@@ -8,6 +8,7 @@ from .conv import (
     Adjacency,
     GDLConv,
     Plan,
+    attention_matmul,
     check_edge_type,
     matmul,
     propagate_linear,
@@ -20,8 +21,9 @@ from .structure import Structure, annotate, cached, mark_derived, plain, structu
 from .validate import check_edge_index, check_finite, check_index, check_node_features
 
 __all__ = [
-    'GDLConv', 'Plan', 'Adjacency', 'matmul', 'typed_matmul', 'propagate_linear',
-    'propagate_typed', 'check_edge_type', 'sparse_to_edge_index', 'KERNELS', 'use_kernel',
+    'GDLConv', 'Plan', 'Adjacency', 'matmul', 'typed_matmul', 'attention_matmul',
+    'propagate_linear', 'propagate_typed', 'check_edge_type', 'sparse_to_edge_index', 'KERNELS',
+    'use_kernel',
     'use_backend', 'validation', 'scatter', 'segment', 'softmax', 'degree',
     'available_backends', 'Structure', 'annotate', 'plain', 'structure_of', 'cached',
     'mark_derived',

@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from typing import Any, Dict, Optional, Tuple
 
 import torch
+import torch.nn.functional as F
 import torch_geometric
 from torch import Tensor
 from torch_geometric.nn import MessagePassing
@@ -35,7 +36,7 @@ from torch_geometric.utils import is_sparse, to_edge_index
 from . import scatter as _scatter
 from .config import check_backend, check_kernel, effective_backend, effective_kernel
 from .config import validation_enabled as _validation_enabled
-from .sparse import CSR, compiled_spmm, spmm
+from .sparse import CSR, compiled_spmm, head_spmm, spmm
 from .structure import (
     Structure,
     cached,
@@ -306,6 +307,56 @@ def typed_matmul(adj: Adjacency, x: Tensor, edge_type: Tensor, weight: Tensor,
         return _csr_product(adj.typed_csr(edge_type, num_types), y, edge_weight, reduce)
     return _scatter_product(y, adj.src * num_types + plain(edge_type), adj, edge_weight,
                             reduce, backend)
+
+
+def attention_matmul(adj: Adjacency, x: Tensor, score: Tensor, dropout: float = 0.0,
+                     training: bool = False, reduce: str = 'sum') -> Tuple[Tensor, Tensor]:
+    r"""Multi-head attention over the incoming edges of every target:
+
+    .. math::
+        \alpha_{e,h} = \operatorname{softmax}_{e' \to i}(s_{e',h})_e, \qquad
+        \mathbf{x}'_{i,h} = \bigoplus_{e = (j \to i)} \operatorname{dropout}(\alpha)_{e,h}\,
+        \mathbf{x}_{j,h}
+
+    for ``x`` ``[N_src, H, C]`` (or a pair as ``propagate`` received it: the messages come from
+    its first) and edge scores ``score`` ``[E, H]`` in the caller's edge order; ``reduce`` sum
+    or mean. Returns ``(out [N_dst, H, C], alpha [E, H])``, ``alpha`` in the caller's order
+    before dropout. The dropout mask is ``F.dropout`` of ``[E, H]`` in the caller's order, so a
+    seeded call draws the generic path's mask.
+
+    On the ``'csr'`` plan the scores are put in the cached CSR's order once, normalised by
+    segment reductions over its rows and aggregated by one product of the block-diagonal
+    matrix of the ``H`` heads (:func:`~gdl_graphs.core.sparse.head_spmm`): no ``E x H x C``
+    message exists, forward or backward. Other plans gather, weight and scatter (the generic
+    path's operations)."""
+    reduce = _scatter._check_reduce(reduce)
+    x = _sources(x)
+    if x.dim() != 3 or score.dim() != 2 or score.size(0) != adj.num_edges or \
+            score.size(1) != x.size(1):
+        raise ValueError(f'attention_matmul: x must be [N_src, H, C] and score [E, H] = '
+                         f'[{adj.num_edges}, H], got {list(x.shape)} and {list(score.shape)}')
+    if x.size(0) != adj.num_src:
+        raise ValueError(f'x has {x.size(0)} rows but the graph has {adj.num_src} source nodes')
+    product, backend = _product(adj, x, reduce)
+    p = dropout if training else 0.0
+    if product != 'csr' or adj.num_edges == 0:
+        alpha = _scatter.softmax(score, adj.dst, adj.num_dst)
+        msg = x.index_select(0, adj.src) * F.dropout(alpha, p, p > 0).unsqueeze(-1)
+        return _scatter.scatter(msg, adj.dst, adj.num_dst, reduce, backend=backend), alpha
+    csr = adj.csr()
+    lengths = csr.rowptr[1:] - csr.rowptr[:-1]
+    s = score.index_select(0, csr.perm)
+    top = torch.segment_reduce(s.detach(), 'max', lengths=lengths, axis=0, unsafe=True)
+    e = (s - top.index_select(0, csr.row)).exp()
+    denom = torch.segment_reduce(e, 'sum', lengths=lengths, axis=0, unsafe=True)
+    alpha = e / denom.index_select(0, csr.row)
+    weight = alpha
+    if p > 0:  # the mask F.dropout(alpha) draws, in the caller's order
+        weight = alpha * F.dropout(score.new_ones(score.shape), p).index_select(0, csr.perm)
+    if reduce == 'mean':
+        weight = weight * _mean_scale(csr, weight.dtype).unsqueeze(-1)
+    out = head_spmm(csr, x, weight)
+    return out, alpha.new_empty(alpha.shape).index_copy(0, csr.perm, alpha)
 
 
 def _functional_adjacency(edge_index: Tensor, x: Tensor, size: Optional[Tuple[int, int]],

@@ -34,6 +34,7 @@ class CSR:
     shape: tuple
     _t: Optional['CSR'] = None
     _t_perm: Optional[Tensor] = None  # position in this CSR of each entry of the transpose
+    _blocks: Optional[dict] = None    # heads -> (rowptr, col, shape) of head_blocks(heads)
 
     @staticmethod
     def build(row: Tensor, col: Tensor, shape: tuple) -> 'CSR':
@@ -56,13 +57,84 @@ class CSR:
         return self._t
 
     def matrix(self, value: Tensor) -> Tensor:
-        with warnings.catch_warnings():
-            warnings.simplefilter('ignore')
-            return torch.sparse_csr_tensor(self.rowptr, self.col, value, self.shape,
-                                           check_invariants=False)
+        return _csr_matrix(self.rowptr, self.col, value, self.shape)
+
+    def head_blocks(self, heads: int) -> tuple:
+        """``(rowptr, col, shape)`` of the block-diagonal matrix ``diag(A, ..., A)`` (``heads``
+        copies of this one; block ``h`` holds rows ``h * R ..`` and columns ``h * C ..``),
+        built once per number of heads. Its stored values are head-major: ``h * nnz + k``."""
+        if self._blocks is None:
+            self._blocks = {}
+        if heads not in self._blocks:
+            nnz, (rows, cols) = self.col.numel(), self.shape
+            h = torch.arange(heads, device=self.col.device, dtype=self.col.dtype)
+            rowptr = torch.cat([(self.rowptr[:-1].unsqueeze(0) + (h * nnz).unsqueeze(1))
+                                .reshape(-1), self.rowptr.new_full((1,), heads * nnz)])
+            col = (self.col.unsqueeze(0) + (h * cols).unsqueeze(1)).reshape(-1)
+            self._blocks[heads] = (rowptr, col, (heads * rows, heads * cols))
+        return self._blocks[heads]
 
     def ones(self, dtype, device) -> Tensor:
         return torch.ones(self.col.numel(), dtype=dtype, device=device)
+
+
+def _csr_matrix(rowptr: Tensor, col: Tensor, value: Tensor, shape: tuple) -> Tensor:
+    with warnings.catch_warnings():
+        warnings.simplefilter('ignore')
+        return torch.sparse_csr_tensor(rowptr, col, value, shape, check_invariants=False)
+
+
+def _heads_first(x: Tensor) -> Tensor:
+    """``[N, H, C]`` -> the head-major ``[H * N, C]`` rows of a block-diagonal product."""
+    return x.transpose(0, 1).reshape(x.size(0) * x.size(1), x.size(2))
+
+
+def _head_product(csr: CSR, alpha: Tensor, xh: Tensor) -> Tensor:
+    """``out[i, h] = sum_k alpha[k, h] x[col_k, h]`` over the stored entries ``k`` of row
+    ``i``: one product of the block-diagonal matrix of ``csr`` with the head-major ``xh``."""
+    heads = alpha.size(1)
+    rowptr, col, shape = csr.head_blocks(heads)
+    out = _csr_matrix(rowptr, col, alpha.t().reshape(-1), shape) @ xh
+    return out.view(heads, csr.shape[0], xh.size(1)).transpose(0, 1).contiguous()
+
+
+class _HeadSpMM(torch.autograd.Function):
+    """Multi-head attention aggregation on a cached CSR: ``x`` ``[N_src, H, C]``, ``alpha``
+    ``[nnz, H]`` (CSR order) -> ``[N_dst, H, C]``. The ``H`` products share the sparsity and
+    run as one product of a block-diagonal matrix; the backward multiplies by the cached
+    transpose's blocks for ``x`` and samples ``grad @ x^T`` at the stored entries for
+    ``alpha`` (``torch.sparse.sampled_addmm``): no ``E x H x C`` tensor exists."""
+
+    @staticmethod
+    def forward(ctx, x: Tensor, alpha: Tensor, csr: CSR) -> Tensor:
+        xh = _heads_first(x)
+        ctx.csr = csr
+        ctx.save_for_backward(xh, alpha)
+        return _head_product(csr, alpha, xh)
+
+    @staticmethod
+    def backward(ctx, grad: Tensor):
+        xh, alpha = ctx.saved_tensors
+        csr: CSR = ctx.csr
+        heads = alpha.size(1)
+        gh = _heads_first(grad)
+        grad_x = grad_alpha = None
+        if ctx.needs_input_grad[0]:
+            t = csr.transpose()
+            grad_x = _head_product(t, alpha.index_select(0, csr._t_perm), gh)
+        if ctx.needs_input_grad[1]:
+            rowptr, col, shape = csr.head_blocks(heads)
+            # zeros, not empty: sampled_addmm scales them by beta = 0, and 0 * NaN is NaN
+            pattern = _csr_matrix(rowptr, col, gh.new_zeros(col.numel()), shape)
+            sampled = torch.sparse.sampled_addmm(pattern, gh, xh.t(), beta=0.0)
+            grad_alpha = sampled.values().view(heads, -1).t()
+        return grad_x, grad_alpha, None
+
+
+def head_spmm(csr: CSR, x: Tensor, alpha: Tensor) -> Tensor:
+    """``out[i, h] = sum_{k in row i} alpha[k, h] * x[col_k, h]``: ``x`` ``[N_src, H, C]``,
+    ``alpha`` ``[nnz, H]`` in CSR order (one weight per stored entry and head); ``nnz > 0``."""
+    return _HeadSpMM.apply(x.contiguous(), alpha.to(x.dtype).contiguous(), csr)
 
 
 def csr_order(edge_index: Tensor, num_nodes: int) -> Tensor:

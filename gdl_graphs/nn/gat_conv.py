@@ -8,7 +8,7 @@ from torch import Tensor
 from torch.nn import Parameter
 from torch_geometric.nn.dense.linear import Linear
 
-from ..core import GDLConv
+from ..core import Adjacency, GDLConv, attention_matmul
 from ._common import (
     FillValue,
     attention_inputs,
@@ -34,8 +34,11 @@ class GATConv(GDLConv):
         \mathbf{a}^{h\top}_e \mathbf{\Theta}^h_e \mathbf{e}_{j,i} \big) \Big)
 
     (heads averaged instead of concatenated with ``concat=False``). Scores are normalised by
-    :meth:`GDLConv.attention_softmax` over each target's incoming edges; the message is not
-    linear in :math:`\mathbf{x}_j`, so it runs PyG's gather/message/scatter.
+    :meth:`GDLConv.attention_softmax` over each target's incoming edges. With sum or mean
+    aggregation the core runs it fused (:func:`~gdl_graphs.core.attention_matmul`): a segment
+    softmax in the cached CSR's order and one block-diagonal CSR product for the heads, no
+    ``E x H x C`` messages; ``kernel='generic'`` runs PyG's gather/message/scatter, with the same
+    numbers (and, seeded, the same attention dropout).
 
     Equivariance: permutation equivariant (node relabelling permutes the output rows; the
     attention weights travel with their edges).
@@ -167,6 +170,21 @@ class GATConv(GDLConv):
             alpha = alpha + (e * self.att_edge).sum(-1)
         alpha = F.leaky_relu(alpha, self.negative_slope)
         return attention_message(self, x_j, alpha, index, ptr, size_i)
+
+    def message_and_aggregate(self, adj: Adjacency, x: Tuple[Tensor, Tensor],
+                              alpha: Tuple[Tensor, Optional[Tensor]],
+                              edge_attr: Optional[Tensor]) -> Tensor:
+        a_src, a_dst = alpha
+        score = a_src.index_select(0, adj.src)
+        if a_dst is not None:
+            score = score + a_dst.index_select(0, adj.dst)
+        if edge_attr is not None and self.lin_edge is not None and adj.num_edges > 0:
+            e = self.lin_edge(edge_attr).view(-1, self.heads, self.out_channels)
+            score = score + (e * self.att_edge).sum(-1)
+        score = F.leaky_relu(score, self.negative_slope)
+        out, self._alpha = attention_matmul(adj, x, score, self.dropout, self.training,
+                                            self.aggr)
+        return out
 
     @classmethod
     def from_pyg(cls, layer) -> 'GATConv':
