@@ -1,6 +1,7 @@
 """DiffusionNet (Sharp et al. 2022) on the RNA surfaces, under rna_segmentation.py's protocol:
-the comparison row of the meshes page. DiffusionNet's own package and RNA dataset class are
-imported from a checkout of github.com/nmwsharp/diffusion-net (nothing of it is copied here);
+the comparison row of the meshes page. DiffusionNet's own package is imported from a
+checkout of github.com/nmwsharp/diffusion-net (nothing of it is copied here), and the meshes
+are read as its RNA dataset class reads them;
 this file only replaces its CUDA-only training script: CPU, one thread, a fixed number of
 epochs, and evaluation on a folder of (remeshed) meshes projected back onto the originals.
 
@@ -17,6 +18,7 @@ every 50 epochs, one mesh per step. Needs potpourri3d, robust-laplacian and scip
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import os
 import sys
@@ -26,6 +28,29 @@ import numpy as np
 import torch
 
 K_EIG = 128
+
+
+def import_diffusion_net(checkout: str):
+    """DiffusionNet's package from a checkout, imported as ``diffusion_net`` (sys.path stays
+    as it is)."""
+    folder = os.path.join(checkout, 'src', 'diffusion_net')
+    spec = importlib.util.spec_from_file_location(
+        'diffusion_net', os.path.join(folder, '__init__.py'), submodule_search_locations=[folder])
+    if spec is None:
+        raise SystemExit(f'{checkout}: not a checkout of nmwsharp/diffusion-net')
+    module = importlib.util.module_from_spec(spec)
+    sys.modules['diffusion_net'] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+def meshes_of(dn, data: str, split: str):
+    """The meshes of ``split`` (``train.txt`` / ``test.txt``) as DiffusionNet's RNA dataset
+    class reads them: positions centred and scaled, labels shifted to ``0 .. 259``."""
+    with open(os.path.join(data, f'{split}.txt')) as f:
+        names = [line.strip() for line in f if line.strip()]
+    return [load(dn, os.path.join(data, 'off', n), os.path.join(data, 'labels', n[:-4] + '.txt'))
+            for n in names]
 
 
 def load(dn, off: str, labels: str):
@@ -62,23 +87,21 @@ def main() -> int:
     args = p.parse_args()
     torch.set_num_threads(1)
     torch.manual_seed(args.seed)
-    for sub in ('src', os.path.join('experiments', 'rna_mesh_segmentation')):
-        sys.path.insert(0, os.path.join(args.diffusion_net, sub))
-    import diffusion_net as dn
+    dn = import_diffusion_net(args.diffusion_net)
     if args.command == 'train':
-        from rna_mesh_dataset import RNAMeshDataset
-        train = RNAMeshDataset(args.data, train=True, k_eig=K_EIG, op_cache_dir=args.cache)
-        test = RNAMeshDataset(args.data, train=False, k_eig=K_EIG, op_cache_dir=args.cache)
+        train, test = (meshes_of(dn, args.data, split) for split in ('train', 'test'))
         model = model_of(dn)
         opt = torch.optim.Adam(model.parameters(), lr=1e-3)
-        loader = torch.utils.data.DataLoader(train, batch_size=None, shuffle=True)
         t0, steps = time.perf_counter(), 0
         for epoch in range(args.epochs):
             if epoch > 0 and epoch % 50 == 0:
                 for group in opt.param_groups:
                     group['lr'] *= 0.5
             model.train()
-            for verts, faces, _, mass, lap, evals, evecs, gx, gy, y in loader:
+            for i in torch.randperm(len(train)).tolist():
+                verts, faces, y = train[i]
+                _, mass, lap, evals, evecs, gx, gy = dn.geometry.get_operators(
+                    verts, faces, K_EIG, args.cache)
                 verts = dn.utils.random_rotate_points(verts)
                 out = model(verts, mass, L=lap, evals=evals, evecs=evecs, gradX=gx, gradY=gy)
                 loss = torch.nn.functional.nll_loss(out, y)
@@ -92,10 +115,9 @@ def main() -> int:
         model.eval()
         right = total = 0
         with torch.no_grad():
-            for i in range(len(test)):
-                pred = predict(dn, model, test.verts_list[i], test.faces_list[i], args.cache)
-                right += int((pred == test.labels_list[i]).sum())
-                total += test.labels_list[i].numel()
+            for verts, faces, y in test:
+                pred = predict(dn, model, verts, faces, args.cache)
+                right, total = right + int((pred == y).sum()), total + y.numel()
         print(json.dumps({'test_accuracy': right / total, 'steps': steps,
                           'train_seconds': seconds, 'seconds_per_step': seconds / steps}))
         return 0
