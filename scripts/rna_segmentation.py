@@ -75,11 +75,11 @@ def read_labels(path: pathlib.Path, num_vertices: int) -> torch.Tensor:
     return torch.from_numpy(lab + 1)
 
 
-def features(pos: torch.Tensor, face: torch.Tensor) -> torch.Tensor:
+def features(pos: torch.Tensor, face: torch.Tensor, h: float) -> torch.Tensor:
     """Rotation-invariant vertex features ``[N, 7]``: Gaussian curvature (angle defect over
-    the vertex area) times ``u^2``, signed mean curvature (the cotan Laplacian of the
-    positions along the normal) times ``u``, its magnitude, the log of the vertex area over
-    the mean vertex area (``u``: :func:`unit`), and the coordinates in the principal
+    the vertex area) times ``h^2``, signed mean curvature (the cotan Laplacian of the
+    positions along the normal) times ``h``, its magnitude, the log of the vertex area over
+    the mean vertex area (``h``: the mesh's :func:`unit`), and the coordinates in the principal
     axes of the area-weighted vertices, over the RMS radius, each axis oriented by the sign
     of its third moment (invariant to rigid motions and scale where the three principal
     variances differ; area weights keep them stable under remeshing)."""
@@ -89,7 +89,6 @@ def features(pos: torch.Tensor, face: torch.Tensor) -> torch.Tensor:
     n = v.shape[0]
     nu, area2, cot, _ = corner_geometry(v[fn])
     m = mass(fn, area2, n)
-    h = unit(v, fn)
     safe = np.where(m > 0, m, 1.0)
     k = angle_defect(pos, f.t()).numpy() / safe * h * h
     lap = cotan_laplacian(fn, cot, n) @ v / safe[:, None]
@@ -155,8 +154,9 @@ def preprocess(mesh: pathlib.Path, labels: pathlib.Path, cache: Optional[pathlib
                         ) from None
     y = read_labels(labels, pos.size(0))
     pos = pos.double()
-    data = geodesic_patches(pos, face, radius * unit(pos.numpy(), face.t().numpy()))
-    item = {'fingerprint': key, 'x': features(pos, face), 'y': y,
+    h = unit(pos.numpy(), face.t().numpy())
+    data = geodesic_patches(pos, face, radius * h)
+    item = {'fingerprint': key, 'x': features(pos, face, h), 'y': y,
             'edge_index': data.edge_index, 'edge_coords': data.edge_coords.float(),
             'radius': torch.tensor(float(data.radius))}
     if target is not None:
